@@ -1,0 +1,230 @@
+#include "crdt/codec.h"
+
+#include "crdt/codec_internal.h"
+
+namespace deltakv::crdt {
+
+using codec_internal::Corrupt;
+using codec_internal::GetArray;
+using codec_internal::GetBytes;
+using codec_internal::GetDot;
+using codec_internal::GetReplica;
+using codec_internal::GetUint;
+using codec_internal::Packer;
+
+std::string_view CrdtTypeName(CrdtType type) {
+  switch (type) {
+    case CrdtType::kCounter:
+      return "counter";
+    case CrdtType::kRegister:
+      return "register";
+    case CrdtType::kSet:
+      return "set";
+    case CrdtType::kList:
+      return "list";
+    case CrdtType::kMVRegister:
+      return "mvregister";
+  }
+  return "unknown";
+}
+
+Result<CrdtType> PeekType(std::string_view bytes) {
+  // [version, type, ...]: fixarray(3) then two positive fixints at most.
+  if (bytes.size() < 3 || static_cast<uint8_t>(bytes[0]) != 0x93) {
+    return Corrupt("not a crdt blob");
+  }
+  if (static_cast<uint8_t>(bytes[1]) != kCodecFormatVersion) {
+    return Corrupt("unsupported format version");
+  }
+  uint8_t t = static_cast<uint8_t>(bytes[2]);
+  if (t < 1 || t > 5) return Corrupt("unknown type tag");
+  return static_cast<CrdtType>(t);
+}
+
+// ---------------------------------------------------------------- PNCounter
+// body: [replica, increments, decrements, ...] with strictly increasing
+// replica ids.
+
+std::string Encode(const PNCounter& counter) {
+  msgpack::sbuffer buf;
+  Packer pk(&buf);
+  codec_internal::PackHeader(pk, CrdtType::kCounter);
+  pk.pack_array(static_cast<uint32_t>(counter.entries().size() * 3));
+  for (const auto& [replica, entry] : counter.entries()) {
+    pk.pack_uint64(replica.value());
+    pk.pack_uint64(entry.increments);
+    pk.pack_uint64(entry.decrements);
+  }
+  return codec_internal::ToString(buf);
+}
+
+Status Decode(std::string_view bytes, PNCounter* out) {
+  codec_internal::Unpacked u;
+  DELTAKV_RETURN_IF_ERROR(
+      codec_internal::Unpack(bytes, CrdtType::kCounter, &u));
+  const msgpack::object_array* a;
+  DELTAKV_RETURN_IF_ERROR(GetArray(*u.body, "counter body", &a));
+  if (a->size % 3 != 0) return Corrupt("counter entries must be triples");
+  *out = PNCounter();
+  ReplicaId prev;
+  for (uint32_t i = 0; i < a->size; i += 3) {
+    ReplicaId replica;
+    PNCounter::Entry e;
+    DELTAKV_RETURN_IF_ERROR(GetReplica(a->ptr[i], &replica));
+    DELTAKV_RETURN_IF_ERROR(GetUint(a->ptr[i + 1], "increments",
+                                    &e.increments));
+    DELTAKV_RETURN_IF_ERROR(GetUint(a->ptr[i + 2], "decrements",
+                                    &e.decrements));
+    if (replica <= prev) return Corrupt("counter replicas not increasing");
+    if (e.increments == 0 && e.decrements == 0) {
+      return Corrupt("empty counter entry");
+    }
+    prev = replica;
+    out->SetEntry(replica, e);
+  }
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------- LWWRegister
+// body: [timestamp, replica, value]; the empty register is [0, 0, ""].
+
+std::string Encode(const LWWRegister& reg) {
+  msgpack::sbuffer buf;
+  Packer pk(&buf);
+  codec_internal::PackHeader(pk, CrdtType::kRegister);
+  pk.pack_array(3);
+  pk.pack_uint64(reg.timestamp().packed());
+  pk.pack_uint64(reg.replica().value());
+  codec_internal::PackBytes(pk, reg.value());
+  return codec_internal::ToString(buf);
+}
+
+Status Decode(std::string_view bytes, LWWRegister* out) {
+  codec_internal::Unpacked u;
+  DELTAKV_RETURN_IF_ERROR(
+      codec_internal::Unpack(bytes, CrdtType::kRegister, &u));
+  const msgpack::object_array* a;
+  DELTAKV_RETURN_IF_ERROR(GetArray(*u.body, "register body", &a));
+  if (a->size != 3) return Corrupt("register must be [ts, replica, value]");
+  uint64_t ts, replica;
+  std::string_view value;
+  DELTAKV_RETURN_IF_ERROR(GetUint(a->ptr[0], "timestamp", &ts));
+  DELTAKV_RETURN_IF_ERROR(GetUint(a->ptr[1], "replica id", &replica));
+  DELTAKV_RETURN_IF_ERROR(GetBytes(a->ptr[2], "value", &value));
+  if (ts == 0) {
+    if (replica != 0 || !value.empty()) {
+      return Corrupt("register without timestamp holds a value");
+    }
+    *out = LWWRegister();
+    return Status::OK();
+  }
+  if (replica == 0) return Corrupt("replica id 0");
+  *out = LWWRegister(HlcTimestamp(ts), ReplicaId(replica), std::string(value));
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------- MVRegister
+// body: [context, [replica, counter, value, ...]]
+
+std::string Encode(const MVRegister& reg) {
+  msgpack::sbuffer buf;
+  Packer pk(&buf);
+  codec_internal::PackHeader(pk, CrdtType::kMVRegister);
+  pk.pack_array(2);
+  codec_internal::PackContext(pk, reg.context());
+  pk.pack_array(static_cast<uint32_t>(reg.values().size() * 3));
+  for (const auto& [dot, value] : reg.values()) {
+    pk.pack_uint64(dot.replica.value());
+    pk.pack_uint64(dot.counter);
+    codec_internal::PackBytes(pk, value);
+  }
+  return codec_internal::ToString(buf);
+}
+
+Status Decode(std::string_view bytes, MVRegister* out) {
+  codec_internal::Unpacked u;
+  DELTAKV_RETURN_IF_ERROR(
+      codec_internal::Unpack(bytes, CrdtType::kMVRegister, &u));
+  const msgpack::object_array* a;
+  DELTAKV_RETURN_IF_ERROR(GetArray(*u.body, "mvregister body", &a));
+  if (a->size != 2) return Corrupt("mvregister must be [context, values]");
+  *out = MVRegister();
+  DELTAKV_RETURN_IF_ERROR(
+      codec_internal::ReadContext(a->ptr[0], &out->mutable_context()));
+  const msgpack::object_array* values;
+  DELTAKV_RETURN_IF_ERROR(GetArray(a->ptr[1], "mvregister values", &values));
+  if (values->size % 3 != 0) return Corrupt("mvregister values not triples");
+  for (uint32_t i = 0; i < values->size; i += 3) {
+    Dot dot;
+    std::string_view value;
+    DELTAKV_RETURN_IF_ERROR(GetDot(values->ptr[i], values->ptr[i + 1], &dot));
+    DELTAKV_RETURN_IF_ERROR(GetBytes(values->ptr[i + 2], "value", &value));
+    if (!out->context().Contains(dot)) {
+      return Corrupt("mvregister dot outside its causal context");
+    }
+    if (!out->mutable_values().emplace(dot, std::string(value)).second) {
+      return Corrupt("mvregister dot repeated");
+    }
+  }
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------- AWORSet
+// body: [context, [member, [replica, counter, ...], ...]] with members in
+// strictly increasing byte order.
+
+std::string Encode(const AWORSet& set) {
+  msgpack::sbuffer buf;
+  Packer pk(&buf);
+  codec_internal::PackHeader(pk, CrdtType::kSet);
+  pk.pack_array(2);
+  codec_internal::PackContext(pk, set.context());
+  pk.pack_array(static_cast<uint32_t>(set.entries().size() * 2));
+  for (const auto& [member, dots] : set.entries()) {
+    codec_internal::PackBytes(pk, member);
+    pk.pack_array(static_cast<uint32_t>(dots.size() * 2));
+    for (const Dot& d : dots) {
+      pk.pack_uint64(d.replica.value());
+      pk.pack_uint64(d.counter);
+    }
+  }
+  return codec_internal::ToString(buf);
+}
+
+Status Decode(std::string_view bytes, AWORSet* out) {
+  codec_internal::Unpacked u;
+  DELTAKV_RETURN_IF_ERROR(codec_internal::Unpack(bytes, CrdtType::kSet, &u));
+  const msgpack::object_array* a;
+  DELTAKV_RETURN_IF_ERROR(GetArray(*u.body, "set body", &a));
+  if (a->size != 2) return Corrupt("set must be [context, entries]");
+  *out = AWORSet();
+  DELTAKV_RETURN_IF_ERROR(
+      codec_internal::ReadContext(a->ptr[0], &out->mutable_context()));
+  const msgpack::object_array* entries;
+  DELTAKV_RETURN_IF_ERROR(GetArray(a->ptr[1], "set entries", &entries));
+  if (entries->size % 2 != 0) return Corrupt("set entries must be pairs");
+  std::string_view prev;
+  for (uint32_t i = 0; i < entries->size; i += 2) {
+    std::string_view member;
+    const msgpack::object_array* dots;
+    DELTAKV_RETURN_IF_ERROR(GetBytes(entries->ptr[i], "member", &member));
+    DELTAKV_RETURN_IF_ERROR(GetArray(entries->ptr[i + 1], "dots", &dots));
+    if (i > 0 && member <= prev) return Corrupt("set members not increasing");
+    prev = member;
+    if (dots->size == 0 || dots->size % 2 != 0) {
+      return Corrupt("set member needs one or more dots");
+    }
+    for (uint32_t j = 0; j < dots->size; j += 2) {
+      Dot dot;
+      DELTAKV_RETURN_IF_ERROR(GetDot(dots->ptr[j], dots->ptr[j + 1], &dot));
+      if (!out->context().Contains(dot)) {
+        return Corrupt("set dot outside its causal context");
+      }
+      if (out->HasDot(dot)) return Corrupt("set dot repeated");
+      out->InsertDotUnchecked(member, dot);
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace deltakv::crdt
