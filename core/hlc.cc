@@ -33,9 +33,8 @@ HybridClock::HybridClock(PhysicalClock physical, uint64_t max_forward_drift_ms)
 
 void HybridClock::AdvanceTo(uint64_t at_least) {
   uint64_t cur = last_.load(std::memory_order_relaxed);
-  while (cur < at_least &&
-         !last_.compare_exchange_weak(cur, at_least,
-                                      std::memory_order_acq_rel)) {
+  while (cur < at_least && !last_.compare_exchange_weak(
+                               cur, at_least, std::memory_order_acq_rel)) {
   }
 }
 
@@ -57,10 +56,10 @@ Status HybridClock::Update(HlcTimestamp remote) {
   uint64_t physical_ms = physical_();
   if (remote.wall_ms() > physical_ms &&
       remote.wall_ms() - physical_ms > max_forward_drift_ms_) {
-    return Status::InvalidArgument(
-        "remote timestamp " + remote.ToString() + " is more than " +
-        std::to_string(max_forward_drift_ms_) +
-        " ms ahead of the local clock; not adopted");
+    return Status::InvalidArgument("remote timestamp " + remote.ToString() +
+                                   " is more than " +
+                                   std::to_string(max_forward_drift_ms_) +
+                                   " ms ahead of the local clock; not adopted");
   }
   AdvanceTo(remote.packed());
   return Status::OK();

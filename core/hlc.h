@@ -63,8 +63,8 @@ class HybridClock {
   static constexpr uint64_t kDefaultMaxForwardDriftMs = 60 * 60 * 1000;
 
   HybridClock();
-  explicit HybridClock(PhysicalClock physical,
-                       uint64_t max_forward_drift_ms = kDefaultMaxForwardDriftMs);
+  explicit HybridClock(PhysicalClock physical, uint64_t max_forward_drift_ms =
+                                                   kDefaultMaxForwardDriftMs);
 
   HybridClock(const HybridClock&) = delete;
   HybridClock& operator=(const HybridClock&) = delete;

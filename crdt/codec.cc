@@ -71,10 +71,10 @@ Status Decode(std::string_view bytes, PNCounter* out) {
     ReplicaId replica;
     PNCounter::Entry e;
     DELTAKV_RETURN_IF_ERROR(GetReplica(a->ptr[i], &replica));
-    DELTAKV_RETURN_IF_ERROR(GetUint(a->ptr[i + 1], "increments",
-                                    &e.increments));
-    DELTAKV_RETURN_IF_ERROR(GetUint(a->ptr[i + 2], "decrements",
-                                    &e.decrements));
+    DELTAKV_RETURN_IF_ERROR(
+        GetUint(a->ptr[i + 1], "increments", &e.increments));
+    DELTAKV_RETURN_IF_ERROR(
+        GetUint(a->ptr[i + 2], "decrements", &e.decrements));
     if (replica <= prev) return Corrupt("counter replicas not increasing");
     if (e.increments == 0 && e.decrements == 0) {
       return Corrupt("empty counter entry");

@@ -56,8 +56,8 @@ Status Unpack(std::string_view bytes, CrdtType expected, Unpacked* out) {
   msgpack::unpack_limit limit(n, n, n, n, n, kMaxDepth);
   size_t offset = 0;
   try {
-    out->handle = msgpack::unpack(bytes.data(), n, offset, &ReferenceAll,
-                                  nullptr, limit);
+    out->handle =
+        msgpack::unpack(bytes.data(), n, offset, &ReferenceAll, nullptr, limit);
   } catch (const std::exception& e) {
     return Corrupt(std::string("malformed msgpack: ") + e.what());
   }

@@ -26,8 +26,7 @@ class LWWRegister {
   // register holding just this write). Callers pass a timestamp from their
   // HybridClock, which makes it newer than anything the replica has seen; an
   // older stamp is not an error, it simply loses the join.
-  LWWRegister Set(HlcTimestamp timestamp, ReplicaId replica,
-                  std::string value);
+  LWWRegister Set(HlcTimestamp timestamp, ReplicaId replica, std::string value);
 
   // Keeps the larger of the two writes. O(value size).
   void Join(const LWWRegister& other);

@@ -14,8 +14,9 @@ Result<PNCounter> PNCounter::Increment(ReplicaId replica, int64_t by) {
   if (by == 0) return delta;
   Int128 next = total_ + by;
   if (next < kMin || next > kMax) {
-    return Status::InvalidArgument("counter overflow: value would leave the "
-                                   "int64 range");
+    return Status::InvalidArgument(
+        "counter overflow: value would leave the "
+        "int64 range");
   }
   auto it = entries_.find(replica);
   Entry entry = it == entries_.end() ? Entry{} : it->second;

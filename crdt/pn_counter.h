@@ -55,7 +55,7 @@ class PNCounter {
   void Raise(ReplicaId replica, const Entry& entry);
 
   Entries entries_;
-  Int128 total_ = 0;     // sum of increments - sum of decrements, cached
+  Int128 total_ = 0;  // sum of increments - sum of decrements, cached
 };
 
 }  // namespace deltakv::crdt

@@ -132,15 +132,16 @@ class Result {
 #define DELTAKV_CONCAT_(a, b) DELTAKV_CONCAT_INNER_(a, b)
 
 // Returns the Status of `expr` from the enclosing function when it is not OK.
-#define DELTAKV_RETURN_IF_ERROR(expr)              \
-  do {                                             \
-    ::deltakv::Status _dkv_status = (expr);        \
-    if (!_dkv_status.ok()) return _dkv_status;     \
+#define DELTAKV_RETURN_IF_ERROR(expr)          \
+  do {                                         \
+    ::deltakv::Status _dkv_status = (expr);    \
+    if (!_dkv_status.ok()) return _dkv_status; \
   } while (0)
 
 // `lhs = value of expr`, or returns its Status from the enclosing function.
-#define DELTAKV_ASSIGN_OR_RETURN(lhs, expr) \
-  DELTAKV_ASSIGN_OR_RETURN_IMPL_(DELTAKV_CONCAT_(_dkv_result_, __LINE__), lhs, expr)
+#define DELTAKV_ASSIGN_OR_RETURN(lhs, expr)                                    \
+  DELTAKV_ASSIGN_OR_RETURN_IMPL_(DELTAKV_CONCAT_(_dkv_result_, __LINE__), lhs, \
+                                 expr)
 #define DELTAKV_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                                   \
   if (!tmp.ok()) return tmp.status();                  \

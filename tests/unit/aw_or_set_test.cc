@@ -36,8 +36,9 @@ TEST_CASE("a concurrent add wins over a remove") {
   CHECK(a == b);
 }
 
-TEST_CASE("a remove that arrives before the add it observed still removes "
-          "it") {
+TEST_CASE(
+    "a remove that arrives before the add it observed still removes "
+    "it") {
   AWORSet a, b, c;
   auto add = a.Add(kA, "m");
   b.Join(add);

@@ -1,8 +1,8 @@
 // Codec round trips for random states, and hostile bytes: random, truncated
 // and bit-flipped input must give Corruption (or a valid state), never a
 // crash. Run under ASan + UBSan in CI.
-#include <catch2/catch.hpp>
 #include <rapidcheck/catch.h>
+#include <catch2/catch.hpp>
 
 #include <string>
 #include <vector>
@@ -112,8 +112,8 @@ void CheckRoundTripAndCorruptions(const T& state) {
   const int flips = *rc::gen::inRange(1, 4);
   for (int i = 0; i < flips; ++i) {
     const auto at = *rc::gen::inRange<size_t>(0, flipped.size());
-    flipped[at] = static_cast<char>(flipped[at] ^
-                                    (1 << *rc::gen::inRange(0, 8)));
+    flipped[at] =
+        static_cast<char>(flipped[at] ^ (1 << *rc::gen::inRange(0, 8)));
   }
   CheckHostile<T>(flipped);
 }

@@ -3,18 +3,18 @@
 // - delta == state: joining every delta, in any order, with duplicates,
 //   drops and later retransmission, equals joining the full states;
 // - convergence, and the value against a model of the type's semantics.
-#include <catch2/catch.hpp>
 #include <rapidcheck/catch.h>
+#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <array>
 #include <map>
 #include <memory>
-#include <random>
-#include <tuple>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/hlc.h"
@@ -35,11 +35,11 @@ constexpr int kReplicas = 3;
 // One event of a history, for the models.
 struct Event {
   int replica = 0;
-  int kind = 0;          // type-specific
-  std::string arg;       // member or value
-  int64_t amount = 0;    // counter increment
-  HlcTimestamp stamp;    // register write
-  std::set<int> seen;    // events visible at the origin when it happened
+  int kind = 0;        // type-specific
+  std::string arg;     // member or value
+  int64_t amount = 0;  // counter increment
+  HlcTimestamp stamp;  // register write
+  std::set<int> seen;  // events visible at the origin when it happened
 };
 
 template <typename T>
@@ -148,10 +148,10 @@ void CheckLawsAndConvergence(const History<T>& h) {
     x.Join(y);
     return x;
   };
-  RC_ASSERT(join(a, b) == join(b, a));                        // commutative
-  RC_ASSERT(join(join(a, b), c) == join(a, join(b, c)));      // associative
-  RC_ASSERT(join(a, a) == a);                                 // idempotent
-  RC_ASSERT(join(join(a, b), a) == join(a, b));               // inflation
+  RC_ASSERT(join(a, b) == join(b, a));                    // commutative
+  RC_ASSERT(join(join(a, b), c) == join(a, join(b, c)));  // associative
+  RC_ASSERT(join(a, a) == a);                             // idempotent
+  RC_ASSERT(join(join(a, b), a) == join(a, b));           // inflation
   if (!h.deltas.empty()) {
     const T& d = h.deltas[h.deltas.size() / 2];
     RC_ASSERT(join(a, d) == join(d, a));
@@ -167,10 +167,9 @@ void CheckLawsAndConvergence(const History<T>& h) {
 std::optional<crdt::PNCounter> CounterOp(History<crdt::PNCounter>& h, int r,
                                          Event& ev) {
   // Mostly small amounts; sometimes huge ones to reach the overflow checks.
-  const int64_t by =
-      *rc::gen::weightedOneOf<int64_t>(
-          {{8, rc::gen::inRange<int64_t>(-1000, 1001)},
-           {1, rc::gen::arbitrary<int64_t>()}});
+  const int64_t by = *rc::gen::weightedOneOf<int64_t>(
+      {{8, rc::gen::inRange<int64_t>(-1000, 1001)},
+       {1, rc::gen::arbitrary<int64_t>()}});
   auto delta = h.replicas[r].Increment(IdOf(r), by);
   if (!delta.ok()) {
     RC_ASSERT(delta.status().code() == deltakv::Code::kInvalidArgument);
@@ -272,8 +271,8 @@ enum SetKind { kAdd, kRemove, kClear };
 
 std::optional<crdt::AWORSet> SetOp(History<crdt::AWORSet>& h, int r,
                                    Event& ev) {
-  ev.kind = *rc::gen::weightedElement<int>({{6, kAdd}, {3, kRemove},
-                                            {1, kClear}});
+  ev.kind =
+      *rc::gen::weightedElement<int>({{6, kAdd}, {3, kRemove}, {1, kClear}});
   crdt::AWORSet& s = h.replicas[r];
   switch (ev.kind) {
     case kAdd: {
@@ -300,26 +299,24 @@ TEST_CASE("set: join laws, delta == state and add-wins semantics") {
   rc::prop("random histories with delta delivery", [] {
     CheckLawsAndConvergence(RunHistory<crdt::AWORSet>(SetOp, true));
   });
-  rc::prop("a member is present iff some add of it was seen by no remove",
-           [] {
-             auto h = RunHistory<crdt::AWORSet>(SetOp, false);
-             CheckLawsAndConvergence(h);
-             std::set<std::string> expect;
-             for (int a = 0; a < static_cast<int>(h.events.size()); ++a) {
-               const Event& add = h.events[a];
-               if (add.kind != kAdd) continue;
-               bool removed = false;
-               for (const Event& rm : h.events) {
-                 bool covers = rm.kind == kClear ||
-                               (rm.kind == kRemove && rm.arg == add.arg);
-                 if (covers && rm.seen.count(a)) removed = true;
-               }
-               if (!removed) expect.insert(add.arg);
-             }
-             auto got = JoinAll(h.replicas).Members();
-             RC_ASSERT(std::set<std::string>(got.begin(), got.end()) ==
-                       expect);
-           });
+  rc::prop("a member is present iff some add of it was seen by no remove", [] {
+    auto h = RunHistory<crdt::AWORSet>(SetOp, false);
+    CheckLawsAndConvergence(h);
+    std::set<std::string> expect;
+    for (int a = 0; a < static_cast<int>(h.events.size()); ++a) {
+      const Event& add = h.events[a];
+      if (add.kind != kAdd) continue;
+      bool removed = false;
+      for (const Event& rm : h.events) {
+        bool covers =
+            rm.kind == kClear || (rm.kind == kRemove && rm.arg == add.arg);
+        if (covers && rm.seen.count(a)) removed = true;
+      }
+      if (!removed) expect.insert(add.arg);
+    }
+    auto got = JoinAll(h.replicas).Members();
+    RC_ASSERT(std::set<std::string>(got.begin(), got.end()) == expect);
+  });
 }
 
 }  // namespace

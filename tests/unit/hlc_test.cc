@@ -1,5 +1,5 @@
-#include <catch2/catch.hpp>
 #include <rapidcheck/catch.h>
+#include <catch2/catch.hpp>
 
 #include <atomic>
 #include <thread>

@@ -23,8 +23,9 @@ TEST_CASE("increments and decrements from several replicas add up") {
   CHECK(a == b);
 }
 
-TEST_CASE("a delta carries the replica's running total, so duplicates are "
-          "harmless") {
+TEST_CASE(
+    "a delta carries the replica's running total, so duplicates are "
+    "harmless") {
   PNCounter s, r;
   auto d1 = *s.Increment(ReplicaId(1), 2);
   auto d2 = *s.Increment(ReplicaId(1), 2);
@@ -47,8 +48,9 @@ TEST_CASE("overflow is an error and leaves the counter unchanged") {
   CHECK(*c.Value() == -1);
 }
 
-TEST_CASE("concurrent increments past int64 make Value an error, not a "
-          "wrap") {
+TEST_CASE(
+    "concurrent increments past int64 make Value an error, not a "
+    "wrap") {
   PNCounter a, b;
   REQUIRE(a.Increment(ReplicaId(1), INT64_MAX).ok());
   REQUIRE(b.Increment(ReplicaId(2), INT64_MAX).ok());

@@ -31,8 +31,9 @@ TEST_CASE("LWW breaks timestamp ties by replica id") {
   CHECK(b.value() == "from-2");
 }
 
-TEST_CASE("a local write after a remote one wins even if the wall clock is "
-          "behind") {
+TEST_CASE(
+    "a local write after a remote one wins even if the wall clock is "
+    "behind") {
   uint64_t wall = 1000;
   HybridClock clock([&] { return wall; });
   LWWRegister local;
@@ -52,8 +53,9 @@ TEST_CASE("the empty register loses to any write") {
   CHECK_FALSE(empty.empty());
 }
 
-TEST_CASE("MV register keeps concurrent writes and a later write replaces "
-          "them") {
+TEST_CASE(
+    "MV register keeps concurrent writes and a later write replaces "
+    "them") {
   MVRegister a, b;
   auto da = a.Write(ReplicaId(1), "x");
   auto db = b.Write(ReplicaId(2), "y");

@@ -34,8 +34,9 @@ TEST_CASE("an error Status keeps its code and message") {
   CHECK(s.WithContext("incr").message() == "incr: key holds a set");
 }
 
-TEST_CASE("Result carries a value or the error and ASSIGN_OR_RETURN "
-          "propagates it") {
+TEST_CASE(
+    "Result carries a value or the error and ASSIGN_OR_RETURN "
+    "propagates it") {
   CHECK(*Quarter(8) == 2);
   Result<int> r = Quarter(6);
   REQUIRE_FALSE(r.ok());
