@@ -42,30 +42,25 @@ Result<CrdtType> PeekType(std::string_view bytes) {
 }
 
 // ---------------------------------------------------------------- PNCounter
-// body: [replica, increments, decrements, ...] with strictly increasing
-// replica ids.
+// body: [entries, floors], each [replica, increments, decrements, ...] with
+// strictly increasing replica ids; every floor has an entry at or above it.
 
-std::string Encode(const PNCounter& counter) {
-  msgpack::sbuffer buf;
-  Packer pk(&buf);
-  codec_internal::PackHeader(pk, CrdtType::kCounter);
-  pk.pack_array(static_cast<uint32_t>(counter.entries().size() * 3));
-  for (const auto& [replica, entry] : counter.entries()) {
+namespace {
+
+void PackEntries(Packer& pk, const PNCounter::Entries& entries) {
+  pk.pack_array(static_cast<uint32_t>(entries.size() * 3));
+  for (const auto& [replica, entry] : entries) {
     pk.pack_uint64(replica.value());
     pk.pack_uint64(entry.increments);
     pk.pack_uint64(entry.decrements);
   }
-  return codec_internal::ToString(buf);
 }
 
-Status Decode(std::string_view bytes, PNCounter* out) {
-  codec_internal::Unpacked u;
-  DELTAKV_RETURN_IF_ERROR(
-      codec_internal::Unpack(bytes, CrdtType::kCounter, &u));
+template <typename Fn>
+Status ReadEntries(const msgpack::object& obj, std::string_view what, Fn&& fn) {
   const msgpack::object_array* a;
-  DELTAKV_RETURN_IF_ERROR(GetArray(*u.body, "counter body", &a));
-  if (a->size % 3 != 0) return Corrupt("counter entries must be triples");
-  *out = PNCounter();
+  DELTAKV_RETURN_IF_ERROR(GetArray(obj, what, &a));
+  if (a->size % 3 != 0) return Corrupt(std::string(what) + " not triples");
   ReplicaId prev;
   for (uint32_t i = 0; i < a->size; i += 3) {
     ReplicaId replica;
@@ -75,14 +70,58 @@ Status Decode(std::string_view bytes, PNCounter* out) {
         GetUint(a->ptr[i + 1], "increments", &e.increments));
     DELTAKV_RETURN_IF_ERROR(
         GetUint(a->ptr[i + 2], "decrements", &e.decrements));
-    if (replica <= prev) return Corrupt("counter replicas not increasing");
-    if (e.increments == 0 && e.decrements == 0) {
-      return Corrupt("empty counter entry");
+    if (replica <= prev) {
+      return Corrupt(std::string(what) + " replicas not increasing");
     }
     prev = replica;
-    out->SetEntry(replica, e);
+    DELTAKV_RETURN_IF_ERROR(fn(replica, e));
   }
   return Status::OK();
+}
+
+}  // namespace
+
+std::string Encode(const PNCounter& counter) {
+  msgpack::sbuffer buf;
+  Packer pk(&buf);
+  codec_internal::PackHeader(pk, CrdtType::kCounter);
+  pk.pack_array(2);
+  PackEntries(pk, counter.entries());
+  PackEntries(pk, counter.floors());
+  return codec_internal::ToString(buf);
+}
+
+Status Decode(std::string_view bytes, PNCounter* out) {
+  codec_internal::Unpacked u;
+  DELTAKV_RETURN_IF_ERROR(
+      codec_internal::Unpack(bytes, CrdtType::kCounter, &u));
+  const msgpack::object_array* a;
+  DELTAKV_RETURN_IF_ERROR(GetArray(*u.body, "counter body", &a));
+  if (a->size != 2) return Corrupt("counter must be [entries, floors]");
+  *out = PNCounter();
+  DELTAKV_RETURN_IF_ERROR(
+      ReadEntries(a->ptr[0], "counter entries",
+                  [&](ReplicaId r, const PNCounter::Entry& e) {
+                    if (e.increments == 0 && e.decrements == 0) {
+                      return Corrupt("empty counter entry");
+                    }
+                    out->SetEntry(r, e);
+                    return Status::OK();
+                  }));
+  return ReadEntries(a->ptr[1], "counter floors",
+                     [&](ReplicaId r, const PNCounter::Entry& f) {
+                       auto it = out->entries().find(r);
+                       if (it == out->entries().end() ||
+                           f.increments > it->second.increments ||
+                           f.decrements > it->second.decrements) {
+                         return Corrupt("counter floor above its entry");
+                       }
+                       if (f.increments == 0 && f.decrements == 0) {
+                         return Corrupt("empty counter floor");
+                       }
+                       out->SetFloor(r, f);
+                       return Status::OK();
+                     });
 }
 
 // ---------------------------------------------------------------- LWWRegister

@@ -39,7 +39,43 @@ Result<PNCounter> PNCounter::Increment(ReplicaId replica, int64_t by) {
   return delta;
 }
 
+bool PNCounter::IsLive(ReplicaId replica) const {
+  auto e = entries_.find(replica);
+  if (e == entries_.end()) return false;
+  auto f = floors_.find(replica);
+  if (f == floors_.end()) return true;
+  return e->second.increments > f->second.increments ||
+         e->second.decrements > f->second.decrements;
+}
+
+void PNCounter::RaiseFloor(ReplicaId replica, const Entry& floor) {
+  const bool was = IsLive(replica);
+  Entry& mine = floors_[replica];
+  if (floor.increments > mine.increments) {
+    total_ -= static_cast<Int128>(floor.increments - mine.increments);
+    mine.increments = floor.increments;
+  }
+  if (floor.decrements > mine.decrements) {
+    total_ += static_cast<Int128>(floor.decrements - mine.decrements);
+    mine.decrements = floor.decrements;
+  }
+  const bool now = IsLive(replica);
+  live_count_ += now;
+  live_count_ -= was;
+}
+
+PNCounter PNCounter::Reset() {
+  PNCounter delta;
+  for (const auto& [replica, entry] : entries_) {
+    delta.Raise(replica, entry);
+    delta.RaiseFloor(replica, entry);
+  }
+  Join(delta);
+  return delta;
+}
+
 void PNCounter::Raise(ReplicaId replica, const Entry& entry) {
+  const bool was = IsLive(replica);
   Entry& mine = entries_[replica];
   if (entry.increments > mine.increments) {
     total_ += static_cast<Int128>(entry.increments - mine.increments);
@@ -49,20 +85,27 @@ void PNCounter::Raise(ReplicaId replica, const Entry& entry) {
     total_ -= static_cast<Int128>(entry.decrements - mine.decrements);
     mine.decrements = entry.decrements;
   }
+  const bool now = IsLive(replica);
+  live_count_ += now;
+  live_count_ -= was;
 }
 
 void PNCounter::Join(const PNCounter& other) {
   if (&other == this) return;
   for (const auto& [replica, entry] : other.entries_) Raise(replica, entry);
+  for (const auto& [replica, floor] : other.floors_) RaiseFloor(replica, floor);
 }
 
 void PNCounter::SetEntry(ReplicaId replica, Entry entry) {
-  Entry& mine = entries_[replica];
-  total_ -= static_cast<Int128>(mine.increments);
-  total_ += static_cast<Int128>(mine.decrements);
-  mine = entry;
-  total_ += static_cast<Int128>(entry.increments);
-  total_ -= static_cast<Int128>(entry.decrements);
+  PNCounter one;
+  one.Raise(replica, entry);
+  Join(one);
+}
+
+void PNCounter::SetFloor(ReplicaId replica, Entry floor) {
+  PNCounter one;
+  one.RaiseFloor(replica, floor);
+  Join(one);
 }
 
 Result<int64_t> PNCounter::Value() const {

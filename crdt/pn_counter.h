@@ -6,6 +6,10 @@
 // the value (or an entry) outside its range fails with InvalidArgument and
 // changes nothing; it never wraps.
 //
+// Reset (delete key) is an observed reset: it records the totals it has seen
+// as per-replica floors, which also join by maximum; the value counts only
+// what lies above the floors, so increments concurrent with a reset survive.
+//
 // Thread-safety: a value; no internal synchronisation.
 #ifndef DELTAKV_CRDT_PN_COUNTER_H_
 #define DELTAKV_CRDT_PN_COUNTER_H_
@@ -34,7 +38,12 @@ class PNCounter {
   // overflow, with this state unchanged. Adding 0 returns an empty delta.
   Result<PNCounter> Increment(ReplicaId replica, int64_t by);
 
-  // Pointwise maximum. Cost is proportional to `other`.
+  // Resets the value to zero by flooring every entry observed so far; applies
+  // it and returns the delta (the observed entries and their floors).
+  PNCounter Reset();
+
+  // Pointwise maximum of entries and floors. Cost is proportional to
+  // `other`.
   void Join(const PNCounter& other);
 
   // The value; InvalidArgument when concurrent increments from several
@@ -42,20 +51,30 @@ class PNCounter {
   Result<int64_t> Value() const;
 
   const Entries& entries() const { return entries_; }
+  const Entries& floors() const { return floors_; }
   bool empty() const { return entries_.empty(); }
+  // True when some entry lies above its floor: the counter has been written
+  // since its last observed reset (its value may still be 0).
+  bool live() const { return live_count_ > 0; }
 
-  // For decoders: sets one entry (no validation beyond the types).
+  // For decoders: sets one entry or floor; the decoder checks floor <= entry.
   void SetEntry(ReplicaId replica, Entry entry);
+  void SetFloor(ReplicaId replica, Entry floor);
 
   bool operator==(const PNCounter& other) const {
-    return entries_ == other.entries_;
+    return entries_ == other.entries_ && floors_ == other.floors_;
   }
 
  private:
   void Raise(ReplicaId replica, const Entry& entry);
+  void RaiseFloor(ReplicaId replica, const Entry& floor);
+  // Adjusts live_count_ around a change of `replica`'s entry or floor.
+  bool IsLive(ReplicaId replica) const;
 
   Entries entries_;
-  Int128 total_ = 0;  // sum of increments - sum of decrements, cached
+  Entries floors_;         // observed totals at the last reset, per replica
+  size_t live_count_ = 0;  // replicas whose entry lies above their floor
+  Int128 total_ = 0;       // sum of increments - sum of decrements, cached
 };
 
 }  // namespace deltakv::crdt

@@ -164,8 +164,18 @@ void CheckLawsAndConvergence(const History<T>& h) {
 
 // ------------------------------------------------------------------ counter
 
+enum CounterKind { kIncrement, kReset };
+
 std::optional<crdt::PNCounter> CounterOp(History<crdt::PNCounter>& h, int r,
                                          Event& ev) {
+  if (*rc::gen::inRange(0, 10) == 0) {
+    ev.kind = kReset;
+    auto d = h.replicas[r].Reset();
+    RC_ASSERT(*h.replicas[r].Value() == 0);
+    RC_ASSERT(!h.replicas[r].live());
+    return d;
+  }
+  ev.kind = kIncrement;
   // Mostly small amounts; sometimes huge ones to reach the overflow checks.
   const int64_t by = *rc::gen::weightedOneOf<int64_t>(
       {{8, rc::gen::inRange<int64_t>(-1000, 1001)},
@@ -180,12 +190,27 @@ std::optional<crdt::PNCounter> CounterOp(History<crdt::PNCounter>& h, int r,
 }
 
 TEST_CASE("counter: join laws, delta == state and the sum of increments") {
-  rc::prop("random histories", [] {
-    auto h = RunHistory<crdt::PNCounter>(CounterOp, true);
+  rc::prop("random histories with delta delivery", [] {
+    CheckLawsAndConvergence(RunHistory<crdt::PNCounter>(CounterOp, true));
+  });
+  rc::prop("value = increments that no reset observed", [] {
+    auto h = RunHistory<crdt::PNCounter>(CounterOp, false);
     CheckLawsAndConvergence(h);
     const crdt::PNCounter full = JoinAll(h.replicas);
     crdt::Int128 sum = 0;
-    for (const Event& ev : h.events) sum += ev.amount;
+    bool any = false;
+    for (int i = 0; i < static_cast<int>(h.events.size()); ++i) {
+      if (h.events[i].kind != kIncrement || h.events[i].amount == 0) continue;
+      bool observed = false;
+      for (const Event& ev : h.events) {
+        if (ev.kind == kReset && ev.seen.count(i)) observed = true;
+      }
+      if (!observed) {
+        sum += h.events[i].amount;
+        any = true;
+      }
+    }
+    RC_ASSERT(full.live() == any);
     auto value = full.Value();
     if (sum >= INT64_MIN && sum <= INT64_MAX) {
       RC_ASSERT(value.ok());

@@ -68,3 +68,18 @@ TEST_CASE("adding zero yields an empty delta") {
   CHECK(d->empty());
   CHECK(c.empty());
 }
+
+TEST_CASE("a reset zeroes what it observed and keeps concurrent increments") {
+  PNCounter a, b;
+  b.Join(*a.Increment(ReplicaId(1), 10));
+  auto reset = b.Reset();
+  CHECK(*b.Value() == 0);
+  CHECK_FALSE(b.live());
+  auto concurrent = *a.Increment(ReplicaId(1), 5);  // total 15, unseen by b
+  a.Join(reset);
+  b.Join(concurrent);
+  CHECK(*a.Value() == 5);
+  CHECK(*b.Value() == 5);
+  CHECK(a == b);
+  CHECK(a.live());
+}
