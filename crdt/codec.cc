@@ -41,6 +41,28 @@ Result<CrdtType> PeekType(std::string_view bytes) {
   return static_cast<CrdtType>(t);
 }
 
+std::string EncodeContext(const CausalContext& context) {
+  msgpack::sbuffer buf;
+  Packer pk(&buf);
+  codec_internal::PackContext(pk, context);
+  return codec_internal::ToString(buf);
+}
+
+Status DecodeContext(std::string_view bytes, CausalContext* out) {
+  if (bytes.empty()) return Corrupt("empty causal context");
+  const size_t n = bytes.size();
+  msgpack::unpack_limit limit(n, n, n, n, n, 4);
+  size_t offset = 0;
+  msgpack::object_handle handle;
+  try {
+    handle = msgpack::unpack(bytes.data(), n, offset, nullptr, nullptr, limit);
+  } catch (const std::exception& e) {
+    return Corrupt(std::string("malformed causal context: ") + e.what());
+  }
+  if (offset != n) return Corrupt("trailing bytes after causal context");
+  return codec_internal::ReadContext(handle.get(), out);
+}
+
 // ---------------------------------------------------------------- PNCounter
 // body: [entries, floors], each [replica, increments, decrements, ...] with
 // strictly increasing replica ids; every floor has an entry at or above it.

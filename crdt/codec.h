@@ -47,6 +47,11 @@ Status Decode(std::string_view bytes, LWWRegister* out);
 Status Decode(std::string_view bytes, MVRegister* out);
 Status Decode(std::string_view bytes, AWORSet* out);
 
+// A causal context alone (the set record of the storage layer):
+// MessagePack [vv, cloud] as in every context, without a blob header.
+std::string EncodeContext(const CausalContext& context);
+Status DecodeContext(std::string_view bytes, CausalContext* out);
+
 // The type tag of an encoded blob, checking only the header.
 Result<CrdtType> PeekType(std::string_view bytes);
 

@@ -1,0 +1,68 @@
+#include "deltakv/db.h"
+
+#include "client/transport.h"
+
+namespace deltakv {
+
+std::unique_ptr<Transport> NewEmbeddedTransport(const Options& options,
+                                                Status* status);
+
+std::string_view KeyTypeName(KeyType type) {
+  switch (type) {
+    case KeyType::kCounter:
+      return "counter";
+    case KeyType::kRegister:
+      return "register";
+    case KeyType::kSet:
+      return "set";
+    case KeyType::kList:
+      return "list";
+  }
+  return "unknown";
+}
+
+Result<int64_t> CounterHandle::Increment(int64_t by) {
+  return t_->CounterIncrement(key_, by);
+}
+Result<int64_t> CounterHandle::Value() const { return t_->CounterValue(key_); }
+
+Status RegisterHandle::Set(std::string_view value) {
+  return t_->RegisterSet(key_, value);
+}
+Result<RegisterValue> RegisterHandle::Get() const {
+  return t_->RegisterGet(key_);
+}
+
+Result<uint64_t> SetHandle::Add(const std::vector<std::string>& members) {
+  return t_->SetAdd(key_, members);
+}
+Result<uint64_t> SetHandle::Remove(const std::vector<std::string>& members) {
+  return t_->SetRemove(key_, members);
+}
+Result<bool> SetHandle::Contains(std::string_view member) const {
+  return t_->SetContains(key_, member);
+}
+Result<std::vector<std::string>> SetHandle::Members() const {
+  return t_->SetMembers(key_);
+}
+
+Db::Db(std::unique_ptr<Transport> t) : t_(std::move(t)) {}
+Db::~Db() = default;
+
+Result<std::unique_ptr<Db>> Db::Open(const Options& options) {
+  Status s;
+  std::unique_ptr<Transport> t = NewEmbeddedTransport(options, &s);
+  if (!s.ok()) return s;
+  return std::unique_ptr<Db>(new Db(std::move(t)));
+}
+
+Result<bool> Db::Delete(std::string_view key) { return t_->Delete(key); }
+Result<KeyType> Db::TypeOf(std::string_view key) const {
+  return t_->TypeOf(key);
+}
+Result<ScanResult> Db::Scan(std::string_view prefix, std::string_view cursor,
+                            size_t limit) const {
+  return t_->Scan(prefix, cursor, limit);
+}
+
+}  // namespace deltakv

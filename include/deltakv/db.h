@@ -1,0 +1,144 @@
+// deltakv::Db — the typed client API.
+//
+//   auto db = deltakv::Db::Open({.path = "./data", .region = "us-east"});
+//   db.value()->Counter("visits").Increment(1);
+//   db.value()->Set("tags").Add({"crdt", "lmdb"});
+//
+// Db::Open embeds a region replica in the process (LMDB in `path`). The
+// remote transport (REST, deltakv-server) sits behind the same facade: every
+// call returns the same Result types and Status codes either way.
+//
+// Thread-safety: a Db and its handles are safe for concurrent use from any
+// number of threads. Handles are cheap values that name a key; they do not
+// outlive their Db.
+#ifndef DELTAKV_INCLUDE_DELTAKV_DB_H_
+#define DELTAKV_INCLUDE_DELTAKV_DB_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "deltakv/status.h"
+
+namespace deltakv {
+
+enum class Durability {
+  kSync,      // acknowledged after fsync (default)
+  kPeriodic,  // acknowledged after commit; fsync every sync_interval_ms
+};
+
+struct Options {
+  std::string path;              // data directory (created if missing)
+  std::string region = "local";  // this region's id
+  Durability durability = Durability::kSync;
+  uint32_t sync_interval_ms = 100;  // periodic mode only
+  uint64_t initial_map_bytes = 64ull << 20;
+  uint64_t max_map_bytes = 64ull << 30;  // writes fail Unavailable beyond it
+  size_t max_value_bytes = 64 * 1024;    // register values and set members
+};
+
+enum class KeyType { kCounter, kRegister, kSet, kList };
+std::string_view KeyTypeName(KeyType type);
+
+struct RegisterValue {
+  std::string value;
+  std::string updated_at;  // hybrid logical clock timestamp, RFC 3339
+  std::string origin;      // region of the winning write
+};
+
+struct KeyEntry {
+  std::string key;
+  KeyType type;
+};
+
+struct ScanResult {
+  std::vector<KeyEntry> keys;
+  std::optional<std::string> cursor;  // pass to Scan for the next page
+};
+
+class Transport;  // internal: embedded replica or remote HTTP
+
+class Db;
+
+// A counter key. Errors: InvalidArgument (bad key, overflow), WrongType,
+// NotFound (reads of a missing key), Unavailable (storage full or closed).
+class CounterHandle {
+ public:
+  // Adds `by` (may be negative); returns the new value.
+  Result<int64_t> Increment(int64_t by = 1);
+  Result<int64_t> Value() const;
+
+ private:
+  friend class Db;
+  CounterHandle(Transport* t, std::string key) : t_(t), key_(std::move(key)) {}
+  Transport* t_;
+  std::string key_;
+};
+
+// A last-writer-wins register key. Set errors add TooLarge.
+class RegisterHandle {
+ public:
+  Status Set(std::string_view value);
+  Result<RegisterValue> Get() const;
+
+ private:
+  friend class Db;
+  RegisterHandle(Transport* t, std::string key) : t_(t), key_(std::move(key)) {}
+  Transport* t_;
+  std::string key_;
+};
+
+// An add-wins set key. Add/Remove return the size afterwards.
+class SetHandle {
+ public:
+  Result<uint64_t> Add(const std::vector<std::string>& members);
+  Result<uint64_t> Remove(const std::vector<std::string>& members);
+  Result<bool> Contains(std::string_view member) const;
+  Result<std::vector<std::string>> Members() const;  // sorted
+
+ private:
+  friend class Db;
+  SetHandle(Transport* t, std::string key) : t_(t), key_(std::move(key)) {}
+  Transport* t_;
+  std::string key_;
+};
+
+class Db {
+ public:
+  // Opens an embedded region replica. InvalidArgument for bad options or a
+  // data directory of another region; Corruption for an unknown format.
+  static Result<std::unique_ptr<Db>> Open(const Options& options);
+  ~Db();
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+
+  CounterHandle Counter(std::string_view key) {
+    return CounterHandle(t_.get(), std::string(key));
+  }
+  RegisterHandle Register(std::string_view key) {
+    return RegisterHandle(t_.get(), std::string(key));
+  }
+  SetHandle Set(std::string_view key) {
+    return SetHandle(t_.get(), std::string(key));
+  }
+
+  // Observed-remove of the key: true if it held something. Not an error if
+  // the key does not exist. The key keeps its type.
+  Result<bool> Delete(std::string_view key);
+  Result<KeyType> TypeOf(std::string_view key) const;
+  // Keys starting with `prefix`, `limit` at a time; pass the returned cursor
+  // to continue.
+  Result<ScanResult> Scan(std::string_view prefix, std::string_view cursor = {},
+                          size_t limit = 1000) const;
+
+ private:
+  explicit Db(std::unique_ptr<Transport> t);
+  std::unique_ptr<Transport> t_;
+};
+
+}  // namespace deltakv
+
+#endif  // DELTAKV_INCLUDE_DELTAKV_DB_H_

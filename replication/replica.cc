@@ -1,0 +1,308 @@
+#include "replication/replica.h"
+
+#include <chrono>
+#include <future>
+
+#include "replication/records.h"
+#include "replication/txn_apply.h"
+#include "storage/keys.h"
+
+namespace deltakv::replication {
+
+using storage::Table;
+
+namespace {
+
+std::string U64Bytes(uint64_t v) {
+  std::string s;
+  storage::AppendU64(&s, v);
+  return s;
+}
+
+Result<uint64_t> GetU64(const storage::ReadTxn& txn, std::string_view key,
+                        uint64_t fallback) {
+  std::string_view v;
+  Status s = txn.Get(Table::kMeta, key, &v);
+  if (s.IsNotFound()) return fallback;
+  DELTAKV_RETURN_IF_ERROR(s);
+  size_t pos = 0;
+  uint64_t out;
+  if (!storage::ReadU64(v, &pos, &out) || pos != v.size()) {
+    return Status::Corruption("metadata " + std::string(key) + " malformed");
+  }
+  return out;
+}
+
+}  // namespace
+
+Replica::Replica(const ReplicaOptions& options) : options_(options) {}
+
+Result<std::unique_ptr<Replica>> Replica::Open(const ReplicaOptions& options) {
+  DELTAKV_RETURN_IF_ERROR(RegionId::Parse(options.region).status());
+  if (options.max_batch == 0) {
+    return Status::InvalidArgument("max_batch must be at least 1");
+  }
+  if (options.durability == Durability::kPeriodic &&
+      options.sync_interval_ms == 0) {
+    return Status::InvalidArgument("sync_interval_ms must be at least 1");
+  }
+  std::unique_ptr<Replica> r(new Replica(options));
+  storage::EnvOptions env;
+  env.path = options.path;
+  env.initial_map_bytes = options.initial_map_bytes;
+  env.max_map_bytes = options.max_map_bytes;
+  env.no_sync = options.durability == Durability::kPeriodic;
+  DELTAKV_ASSIGN_OR_RETURN(r->env_, storage::Environment::Open(env));
+  DELTAKV_RETURN_IF_ERROR(r->LoadMetadata());
+  r->writer_ = std::thread([p = r.get()] { p->WriterLoop(); });
+  if (options.durability == Durability::kPeriodic) {
+    r->syncer_ = std::thread([p = r.get()] { p->SyncLoop(); });
+  }
+  return r;
+}
+
+Status Replica::LoadMetadata() {
+  for (int attempt = 0;; ++attempt) {
+    DELTAKV_ASSIGN_OR_RETURN(storage::WriteTxn txn, env_->BeginWrite());
+    std::string_view v;
+    Status s = txn.Get(Table::kMeta, kMetaFormat, &v);
+    Status put;
+    if (s.IsNotFound()) {
+      replica_id_ = ReplicaId::Random();
+      if (!(put = txn.Put(Table::kMeta, kMetaFormat, U64Bytes(kStoreFormat)))
+               .ok() ||
+          !(put = txn.Put(Table::kMeta, kMetaRegion, options_.region)).ok() ||
+          !(put = txn.Put(Table::kMeta, kMetaReplicaId,
+                          U64Bytes(replica_id_.value())))
+               .ok()) {
+        if (put.code() == Code::kUnavailable && attempt == 0) {
+          txn.Abort();
+          DELTAKV_RETURN_IF_ERROR(env_->Grow());
+          continue;
+        }
+        return put;
+      }
+      DELTAKV_RETURN_IF_ERROR(txn.Commit());
+      return Status::OK();
+    }
+    DELTAKV_RETURN_IF_ERROR(s);
+    DELTAKV_ASSIGN_OR_RETURN(uint64_t format, GetU64(txn, kMetaFormat, 0));
+    if (format != kStoreFormat) {
+      return Status::Corruption("store format " + std::to_string(format) +
+                                " is not supported (expected " +
+                                std::to_string(kStoreFormat) + ")");
+    }
+    DELTAKV_RETURN_IF_ERROR(txn.Get(Table::kMeta, kMetaRegion, &v));
+    if (v != options_.region) {
+      return Status::InvalidArgument("the store at " + options_.path +
+                                     " belongs to region '" + std::string(v) +
+                                     "', not '" + options_.region + "'");
+    }
+    DELTAKV_ASSIGN_OR_RETURN(uint64_t id, GetU64(txn, kMetaReplicaId, 0));
+    if (id == 0) return Status::Corruption("replica id missing");
+    replica_id_ = ReplicaId(id);
+    DELTAKV_ASSIGN_OR_RETURN(uint64_t hlc, GetU64(txn, kMetaHlc, 0));
+    clock_.Restore(HlcTimestamp(hlc));
+    DELTAKV_ASSIGN_OR_RETURN(next_key_id_, GetU64(txn, kMetaNextKeyId, 1));
+    DELTAKV_ASSIGN_OR_RETURN(local_seq_,
+                             GetU64(txn, AppliedKey(options_.region), 0));
+    committed_seq_ = local_seq_;
+    txn.Abort();
+    return Status::OK();
+  }
+}
+
+Replica::~Replica() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    closing_ = true;
+  }
+  cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard<std::mutex> l(sync_mu_);
+    sync_stop_ = true;
+  }
+  sync_cv_.notify_all();
+  if (syncer_.joinable()) syncer_.join();
+  if (env_) (void)env_->Sync();
+}
+
+void Replica::Submit(Op op, Callback done) {
+  std::unique_lock<std::mutex> l(mu_);
+  if (closing_) {
+    l.unlock();
+    done(Status::Unavailable("replica is closing"));
+    return;
+  }
+  queue_.push_back(Pending{std::move(op), {}, {}, std::move(done)});
+  l.unlock();
+  cv_.notify_one();
+}
+
+Result<OpResult> Replica::Apply(Op op) {
+  std::promise<Result<OpResult>> promise;
+  auto future = promise.get_future();
+  Submit(std::move(op),
+         [&promise](Result<OpResult> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+Status Replica::ApplyRemote(const std::string& origin,
+                            std::vector<LoggedDelta> deltas) {
+  DELTAKV_RETURN_IF_ERROR(RegionId::Parse(origin).status());
+  if (origin == options_.region) {
+    return Status::InvalidArgument(
+        "remote deltas cannot come from this region");
+  }
+  std::promise<Result<OpResult>> promise;
+  auto future = promise.get_future();
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    if (closing_) return Status::Unavailable("replica is closing");
+    queue_.push_back(
+        Pending{{}, origin, std::move(deltas), [&promise](Result<OpResult> r) {
+                  promise.set_value(std::move(r));
+                }});
+  }
+  cv_.notify_one();
+  return future.get().status();
+}
+
+void Replica::SetCommitListener(std::function<void(uint64_t)> listener) {
+  std::lock_guard<std::mutex> l(mu_);
+  listener_ = std::move(listener);
+}
+
+void Replica::WriterLoop() {
+  std::vector<Pending> batch;
+  for (;;) {
+    std::function<void(uint64_t)> listener;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [&] { return closing_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // closing and drained
+      while (!queue_.empty() && batch.size() < options_.max_batch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      listener = listener_;
+    }
+    CommitBatch(batch);
+    batch.clear();
+    if (listener) listener(committed_seq_.load());
+  }
+}
+
+void Replica::CommitBatch(std::vector<Pending>& batch) {
+  std::vector<Result<OpResult>> results;
+  for (int attempt = 0;; ++attempt) {
+    results.clear();
+    const uint64_t seq_before = local_seq_;
+    const uint64_t key_id_before = next_key_id_;
+    Status failure;
+    auto txn_or = env_->BeginWrite();
+    if (!txn_or.ok()) {
+      failure = txn_or.status();
+    } else {
+      storage::WriteTxn& txn = *txn_or;
+      TxnApply apply(&txn, options_, replica_id_, &clock_, &next_key_id_);
+      for (Pending& p : batch) {
+        if (!p.origin.empty()) {
+          // A remote batch: entries above the origin's watermark, in order.
+          auto applied = GetU64(txn, AppliedKey(p.origin), 0);
+          if (!applied.ok()) {
+            failure = applied.status();
+            break;
+          }
+          uint64_t mark = *applied;
+          Status st;
+          for (const LoggedDelta& d : p.remote) {
+            if (d.seq <= mark) continue;
+            st = apply.Remote(d.key, d.type, d.delta);
+            if (apply.storage_failed()) break;
+            // A delta that cannot be joined (corrupt, wrong type) is
+            // reported but does not stop the stream.
+            mark = d.seq;
+          }
+          if (apply.storage_failed()) {
+            failure = st;
+            break;
+          }
+          Status put =
+              txn.Put(Table::kMeta, AppliedKey(p.origin), U64Bytes(mark));
+          if (!put.ok()) {
+            failure = put;
+            break;
+          }
+          results.push_back(st.ok() ? Result<OpResult>(OpResult{})
+                                    : Result<OpResult>(st));
+          continue;
+        }
+        std::string delta;
+        crdt::CrdtType type;
+        Result<OpResult> r = apply.Local(p.op, &delta, &type);
+        if (apply.storage_failed()) {
+          failure = r.status();
+          break;
+        }
+        if (r.ok() && !delta.empty()) {
+          r->seq = ++local_seq_;
+          Status put =
+              txn.Put(Table::kDeltaLog, LogKey(options_.region, r->seq),
+                      EncodeLogValue(p.op.key, type, delta));
+          if (!put.ok()) {
+            failure = put;
+            break;
+          }
+        }
+        results.push_back(std::move(r));
+      }
+      if (failure.ok()) {
+        Status m;
+        if (!(m = txn.Put(Table::kMeta, AppliedKey(options_.region),
+                          U64Bytes(local_seq_)))
+                 .ok() ||
+            !(m = txn.Put(Table::kMeta, kMetaHlc,
+                          U64Bytes(clock_.Last().packed())))
+                 .ok() ||
+            !(m = txn.Put(Table::kMeta, kMetaNextKeyId, U64Bytes(next_key_id_)))
+                 .ok()) {
+          failure = m;
+        } else {
+          failure = txn.Commit();
+        }
+      }
+      if (!failure.ok()) txn.Abort();
+    }
+    if (failure.ok()) break;
+    local_seq_ = seq_before;
+    next_key_id_ = key_id_before;
+    if (failure.message().find("MDB_MAP_FULL") != std::string::npos &&
+        attempt < 64) {
+      Status grown = env_->Grow();
+      if (grown.ok()) continue;
+      failure = grown;
+    }
+    for (Pending& p : batch) p.done(failure);
+    return;
+  }
+  committed_seq_ = local_seq_;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    batch[i].done(std::move(results[i]));
+  }
+}
+
+void Replica::SyncLoop() {
+  std::unique_lock<std::mutex> l(sync_mu_);
+  while (!sync_stop_) {
+    sync_cv_.wait_for(l, std::chrono::milliseconds(options_.sync_interval_ms),
+                      [&] { return sync_stop_; });
+    l.unlock();
+    (void)env_->Sync();
+    env_->ClearStaleReaders();
+    l.lock();
+  }
+}
+
+}  // namespace deltakv::replication

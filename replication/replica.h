@@ -1,0 +1,194 @@
+// Replica: the engine of one region. Turns typed operations into CRDT
+// deltas, joins them into the state stored in LMDB, and appends them to the
+// delta log, all in one write transaction; joins remote deltas the same way.
+//
+// Writes go through one writer thread that drains a queue and commits
+// concurrent operations in one transaction (group commit); each operation is
+// acknowledged only after its batch committed (and, in sync mode, reached
+// disk). Reads use their own LMDB read transactions and never wait for the
+// writer.
+//
+// Thread-safety: every public method is safe to call from any thread.
+// Callbacks passed to Submit run on the writer thread: keep them short.
+#ifndef DELTAKV_REPLICATION_REPLICA_H_
+#define DELTAKV_REPLICATION_REPLICA_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/hlc.h"
+#include "core/ids.h"
+#include "crdt/codec.h"
+#include "deltakv/status.h"
+#include "storage/environment.h"
+
+namespace deltakv::replication {
+
+enum class Durability { kSync, kPeriodic };
+
+struct ReplicaOptions {
+  std::string path;              // data directory
+  std::string region = "local";  // RegionId syntax
+  Durability durability = Durability::kSync;
+  uint32_t sync_interval_ms = 100;  // periodic mode: fsync every N ms
+  uint64_t initial_map_bytes = 64ull << 20;
+  uint64_t max_map_bytes = 64ull << 30;
+  size_t max_value_bytes = 64 * 1024;  // register values, set members
+  size_t max_batch = 1024;             // operations per transaction
+};
+
+inline constexpr size_t kMaxKeyBytes = 1024;
+
+enum class OpKind {
+  kCounterIncrement,
+  kRegisterSet,
+  kSetAdd,
+  kSetRemove,
+  kDelete,
+};
+
+struct Op {
+  OpKind kind = OpKind::kCounterIncrement;
+  std::string key;
+  int64_t by = 0;                    // counter increment
+  std::string value;                 // register value
+  std::vector<std::string> members;  // set add/remove
+};
+
+struct OpResult {
+  int64_t value = 0;     // counter: value after the operation
+  uint64_t size = 0;     // set: members after the operation
+  bool deleted = false;  // delete: the key held something
+  uint64_t seq = 0;      // local sequence number of the delta (0: no delta)
+};
+
+struct RegisterValue {
+  std::string value;
+  HlcTimestamp updated_at;
+  std::string origin;  // region that wrote it
+};
+
+struct KeyInfo {
+  std::string key;
+  crdt::CrdtType type;
+};
+
+struct ScanPage {
+  std::vector<KeyInfo> keys;
+  std::optional<std::string> next;  // pass as `after` for the next page
+};
+
+// One entry of the delta log: the delta of one operation.
+struct LoggedDelta {
+  uint64_t seq = 0;
+  std::string key;
+  crdt::CrdtType type = crdt::CrdtType::kCounter;
+  std::string delta;  // crdt codec bytes
+};
+
+class Replica {
+ public:
+  using Callback = std::function<void(Result<OpResult>)>;
+
+  // Opens (or creates) the store at options.path. InvalidArgument for bad
+  // options or a store that belongs to another region; Corruption for an
+  // unknown format version.
+  static Result<std::unique_ptr<Replica>> Open(const ReplicaOptions& options);
+  // Stops accepting, finishes queued operations, syncs and closes LMDB.
+  ~Replica();
+  Replica(const Replica&) = delete;
+  Replica& operator=(const Replica&) = delete;
+
+  // Queues an operation; `done` runs on the writer thread once the batch is
+  // durable (or with the error). Errors: InvalidArgument (empty or too long
+  // key, counter overflow), TooLarge (value or member over
+  // max_value_bytes), WrongType, Unavailable (storage full or closing).
+  void Submit(Op op, Callback done);
+  // Submit and wait.
+  Result<OpResult> Apply(Op op);
+
+  // Reads. NotFound when the key does not exist (or was deleted), WrongType
+  // when it holds another type.
+  Result<int64_t> CounterValue(std::string_view key) const;
+  Result<RegisterValue> RegisterGet(std::string_view key) const;
+  Result<std::vector<std::string>> SetMembers(std::string_view key) const;
+  Result<bool> SetContains(std::string_view key, std::string_view member) const;
+  Result<crdt::CrdtType> TypeOf(std::string_view key) const;
+  // Live keys starting with `prefix`, in storage order, after the storage
+  // position `after` (from a previous page), at most `limit`.
+  Result<ScanPage> Scan(std::string_view prefix, std::string_view after,
+                        size_t limit) const;
+
+  // Joins deltas that `origin` logged under sequence numbers first..last
+  // (one per entry, in order). Entries at or below the origin's applied
+  // watermark are skipped, so applying a batch twice changes nothing. The
+  // new watermark is stored in the same transaction.
+  Status ApplyRemote(const std::string& origin,
+                     std::vector<LoggedDelta> deltas);
+
+  // Local deltas with seq >= from, at most max_count.
+  Result<std::vector<LoggedDelta>> ReadLog(uint64_t from,
+                                           size_t max_count) const;
+  // The highest local sequence number committed.
+  uint64_t LastSequence() const { return committed_seq_.load(); }
+  // Called on the writer thread after every commit with the last local
+  // sequence number.
+  void SetCommitListener(std::function<void(uint64_t)> listener);
+  // The applied watermark of every origin, this region included.
+  Result<std::vector<std::pair<std::string, uint64_t>>> AppliedVector() const;
+
+  const std::string& region() const { return options_.region; }
+  ReplicaId replica_id() const { return replica_id_; }
+  storage::MapUsage Usage() const { return env_->Usage(); }
+
+ private:
+  struct Pending {
+    Op op;
+    std::string origin;               // remote batches: origin region
+    std::vector<LoggedDelta> remote;  // remote batches: the deltas
+    Callback done;
+  };
+
+  explicit Replica(const ReplicaOptions& options);
+  Status LoadMetadata();
+  void WriterLoop();
+  void SyncLoop();
+  // Runs one batch in one transaction; retries after growing the map.
+  void CommitBatch(std::vector<Pending>& batch);
+
+  ReplicaOptions options_;
+  std::unique_ptr<storage::Environment> env_;
+  ReplicaId replica_id_;
+  HybridClock clock_;
+
+  // Writer-thread state.
+  uint64_t next_key_id_ = 1;
+  uint64_t local_seq_ = 0;
+  std::atomic<uint64_t> committed_seq_{0};
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;               // guarded by mu_
+  bool closing_ = false;                    // guarded by mu_
+  std::function<void(uint64_t)> listener_;  // guarded by mu_
+
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  bool sync_stop_ = false;  // guarded by sync_mu_
+
+  std::thread writer_;
+  std::thread syncer_;
+};
+
+}  // namespace deltakv::replication
+
+#endif  // DELTAKV_REPLICATION_REPLICA_H_

@@ -1,0 +1,194 @@
+// The read side of Replica: each call runs in its own LMDB read transaction
+// and never waits for the writer.
+#include "replication/records.h"
+#include "replication/replica.h"
+#include "storage/keys.h"
+
+namespace deltakv::replication {
+
+using crdt::CrdtType;
+using storage::Table;
+
+namespace {
+
+Status ValidKey(std::string_view key) {
+  if (key.empty() || key.size() > kMaxKeyBytes) {
+    return Status::InvalidArgument("key must be 1 to " +
+                                   std::to_string(kMaxKeyBytes) + " bytes");
+  }
+  return Status::OK();
+}
+
+// Loads the header of a live key of `type`. NotFound / WrongType otherwise.
+Status LoadLive(const storage::ReadTxn& txn, std::string_view key,
+                std::optional<CrdtType> type, KeyHeader* h) {
+  DELTAKV_RETURN_IF_ERROR(ValidKey(key));
+  bool hashed;
+  std::string name = storage::NameKey(key, &hashed);
+  std::string_view bytes;
+  Status s = txn.Get(Table::kKeys, name, &bytes);
+  if (s.IsNotFound()) return Status::NotFound("key not found");
+  DELTAKV_RETURN_IF_ERROR(s);
+  DELTAKV_RETURN_IF_ERROR(DecodeHeader(bytes, h, &hashed));
+  if (type && h->type != *type) {
+    return Status::WrongType(
+        "key holds a " + std::string(crdt::CrdtTypeName(h->type)) + ", not a " +
+        std::string(crdt::CrdtTypeName(*type)));
+  }
+  if (!h->live) return Status::NotFound("key not found");
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<int64_t> Replica::CounterValue(std::string_view key) const {
+  DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+  KeyHeader h;
+  DELTAKV_RETURN_IF_ERROR(LoadLive(txn, key, CrdtType::kCounter, &h));
+  crdt::PNCounter c;
+  DELTAKV_RETURN_IF_ERROR(crdt::Decode(h.payload, &c));
+  return c.Value();
+}
+
+Result<RegisterValue> Replica::RegisterGet(std::string_view key) const {
+  DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+  KeyHeader h;
+  DELTAKV_RETURN_IF_ERROR(LoadLive(txn, key, CrdtType::kRegister, &h));
+  crdt::LWWRegister r;
+  DELTAKV_RETURN_IF_ERROR(crdt::Decode(h.payload, &r));
+  RegisterValue out;
+  bool present;
+  DELTAKV_RETURN_IF_ERROR(
+      DecodeRegisterValue(r.value(), &present, &out.origin, &out.value));
+  if (!present) return Status::NotFound("key not found");
+  out.updated_at = r.timestamp();
+  return out;
+}
+
+Result<std::vector<std::string>> Replica::SetMembers(
+    std::string_view key) const {
+  DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+  KeyHeader h;
+  DELTAKV_RETURN_IF_ERROR(LoadLive(txn, key, CrdtType::kSet, &h));
+  std::string prefix = MemberRecordKey(h.key_id, "");
+  DELTAKV_ASSIGN_OR_RETURN(storage::Cursor cur,
+                           txn.OpenCursor(Table::kRecords));
+  std::vector<std::string> members;
+  std::vector<Dot> dots;
+  for (bool ok = cur.Seek(prefix); ok && cur.key().starts_with(prefix);
+       ok = cur.Next()) {
+    std::string m;
+    DELTAKV_RETURN_IF_ERROR(
+        DecodeMember(cur.key().substr(prefix.size()), cur.value(), &m, &dots));
+    members.push_back(std::move(m));
+  }
+  DELTAKV_RETURN_IF_ERROR(cur.status());
+  // Hashed (long) members sort by prefix+hash in storage; sort by bytes.
+  std::sort(members.begin(), members.end());
+  return members;
+}
+
+Result<bool> Replica::SetContains(std::string_view key,
+                                  std::string_view member) const {
+  DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+  KeyHeader h;
+  DELTAKV_RETURN_IF_ERROR(LoadLive(txn, key, CrdtType::kSet, &h));
+  bool hashed;
+  std::string name = storage::NameKey(member, &hashed);
+  std::string_view bytes;
+  Status s = txn.Get(Table::kRecords, MemberRecordKey(h.key_id, name), &bytes);
+  if (s.IsNotFound()) return false;
+  DELTAKV_RETURN_IF_ERROR(s);
+  if (!hashed) return true;
+  std::string full;
+  std::vector<Dot> dots;
+  DELTAKV_RETURN_IF_ERROR(DecodeMember(name, bytes, &full, &dots));
+  return full == member;
+}
+
+Result<CrdtType> Replica::TypeOf(std::string_view key) const {
+  DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+  KeyHeader h;
+  DELTAKV_RETURN_IF_ERROR(LoadLive(txn, key, std::nullopt, &h));
+  return h.type;
+}
+
+Result<ScanPage> Replica::Scan(std::string_view prefix, std::string_view after,
+                               size_t limit) const {
+  if (limit == 0) return Status::InvalidArgument("limit must be positive");
+  DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+  DELTAKV_ASSIGN_OR_RETURN(storage::Cursor cur, txn.OpenCursor(Table::kKeys));
+  // Keys longer than the inline limit are stored as prefix + hash: scan by
+  // the stored prefix and filter on the full key.
+  std::string_view stored_prefix =
+      prefix.substr(0, std::min(prefix.size(), storage::kHashedNamePrefix));
+  bool ok;
+  if (!after.empty() && after >= stored_prefix) {
+    ok = cur.Seek(after);
+    if (ok && cur.key() == after) ok = cur.Next();
+  } else {
+    ok = cur.Seek(stored_prefix);
+  }
+  ScanPage page;
+  std::string last_stored;
+  for (; ok && cur.key().starts_with(stored_prefix); ok = cur.Next()) {
+    KeyHeader h;
+    bool hashed;
+    DELTAKV_RETURN_IF_ERROR(DecodeHeader(cur.value(), &h, &hashed));
+    std::string key = hashed ? h.full_key : std::string(cur.key());
+    if (!h.live || !std::string_view(key).starts_with(prefix)) continue;
+    if (page.keys.size() == limit) {
+      page.next = last_stored;  // more keys follow
+      break;
+    }
+    page.keys.push_back(KeyInfo{std::move(key), h.type});
+    last_stored.assign(cur.key());
+  }
+  DELTAKV_RETURN_IF_ERROR(cur.status());
+  return page;
+}
+
+Result<std::vector<LoggedDelta>> Replica::ReadLog(uint64_t from,
+                                                  size_t max_count) const {
+  DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+  DELTAKV_ASSIGN_OR_RETURN(storage::Cursor cur,
+                           txn.OpenCursor(Table::kDeltaLog));
+  std::string prefix = options_.region;
+  prefix.push_back('\0');
+  std::vector<LoggedDelta> out;
+  for (bool ok = cur.Seek(LogKey(options_.region, from));
+       ok && cur.key().starts_with(prefix) && out.size() < max_count;
+       ok = cur.Next()) {
+    LoggedDelta d;
+    size_t pos = prefix.size();
+    if (!storage::ReadU64(cur.key(), &pos, &d.seq)) {
+      return Status::Corruption("delta log key malformed");
+    }
+    DELTAKV_RETURN_IF_ERROR(
+        DecodeLogValue(cur.value(), &d.key, &d.type, &d.delta));
+    out.push_back(std::move(d));
+  }
+  DELTAKV_RETURN_IF_ERROR(cur.status());
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, uint64_t>>> Replica::AppliedVector()
+    const {
+  DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+  DELTAKV_ASSIGN_OR_RETURN(storage::Cursor cur, txn.OpenCursor(Table::kMeta));
+  const std::string prefix = AppliedKey("");
+  std::vector<std::pair<std::string, uint64_t>> out;
+  for (bool ok = cur.Seek(prefix); ok && cur.key().starts_with(prefix);
+       ok = cur.Next()) {
+    size_t pos = 0;
+    uint64_t v;
+    if (!storage::ReadU64(cur.value(), &pos, &v)) {
+      return Status::Corruption("applied watermark malformed");
+    }
+    out.emplace_back(std::string(cur.key().substr(prefix.size())), v);
+  }
+  DELTAKV_RETURN_IF_ERROR(cur.status());
+  return out;
+}
+
+}  // namespace deltakv::replication

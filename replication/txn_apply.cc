@@ -1,0 +1,393 @@
+#include "replication/txn_apply.h"
+
+#include "storage/keys.h"
+
+namespace deltakv::replication {
+
+using crdt::CrdtType;
+using storage::Table;
+
+// ------------------------------------------------------------------ keys
+
+Status TxnApply::Load(std::string_view key, Loaded* out) {
+  if (key.empty() || key.size() > kMaxKeyBytes) {
+    return Status::InvalidArgument("key must be 1 to " +
+                                   std::to_string(kMaxKeyBytes) + " bytes");
+  }
+  out->name_key = storage::NameKey(key, &out->hashed);
+  std::string_view bytes;
+  Status s = Check(txn_->Get(Table::kKeys, out->name_key, &bytes));
+  if (s.IsNotFound()) {
+    out->exists = false;
+    out->header = KeyHeader();
+    if (out->hashed) out->header.full_key.assign(key);
+    return Status::OK();
+  }
+  DELTAKV_RETURN_IF_ERROR(s);
+  bool hashed;
+  DELTAKV_RETURN_IF_ERROR(DecodeHeader(bytes, &out->header, &hashed));
+  out->exists = true;
+  return Status::OK();
+}
+
+Status TxnApply::CheckType(const Loaded& k, CrdtType type) const {
+  if (k.exists && k.header.type != type) {
+    return Status::WrongType(
+        "key holds a " + std::string(crdt::CrdtTypeName(k.header.type)) +
+        ", not a " + std::string(crdt::CrdtTypeName(type)));
+  }
+  return Status::OK();
+}
+
+void TxnApply::Init(Loaded* k, CrdtType type) {
+  if (k->exists) return;
+  k->header.type = type;
+  k->header.key_id = (*next_key_id_)++;
+  k->exists = true;
+}
+
+Status TxnApply::StoreHeader(const Loaded& k) {
+  return Check(
+      txn_->Put(Table::kKeys, k.name_key, EncodeHeader(k.header, k.hashed)));
+}
+
+Result<OpResult> TxnApply::Local(const Op& op, std::string* delta,
+                                 CrdtType* type) {
+  delta->clear();
+  Loaded k;
+  DELTAKV_RETURN_IF_ERROR(Load(op.key, &k));
+  switch (op.kind) {
+    case OpKind::kCounterIncrement:
+      *type = CrdtType::kCounter;
+      return Counter(k, op, delta);
+    case OpKind::kRegisterSet:
+      *type = CrdtType::kRegister;
+      return Register(k, op, delta);
+    case OpKind::kSetAdd:
+    case OpKind::kSetRemove:
+      *type = CrdtType::kSet;
+      return SetOp(k, op, delta);
+    case OpKind::kDelete:
+      *type = k.header.type;
+      return Delete(k, delta);
+  }
+  return Status::InvalidArgument("unknown operation");
+}
+
+// --------------------------------------------------------------- counter
+
+Result<OpResult> TxnApply::Counter(Loaded& k, const Op& op,
+                                   std::string* delta) {
+  DELTAKV_RETURN_IF_ERROR(CheckType(k, CrdtType::kCounter));
+  crdt::PNCounter state;
+  if (k.exists) DELTAKV_RETURN_IF_ERROR(crdt::Decode(k.header.payload, &state));
+  DELTAKV_ASSIGN_OR_RETURN(crdt::PNCounter d, state.Increment(replica_, op.by));
+  auto value = state.Value();
+  OpResult r;
+  r.value = value.value_or(0);
+  if (d.empty() && k.exists) return r;
+  Init(&k, CrdtType::kCounter);
+  k.header.payload = crdt::Encode(state);
+  k.header.live = state.live();
+  DELTAKV_RETURN_IF_ERROR(StoreHeader(k));
+  *delta = crdt::Encode(d);
+  return r;
+}
+
+// -------------------------------------------------------------- register
+
+Result<OpResult> TxnApply::Register(Loaded& k, const Op& op,
+                                    std::string* delta) {
+  DELTAKV_RETURN_IF_ERROR(CheckType(k, CrdtType::kRegister));
+  if (op.value.size() > options_.max_value_bytes) {
+    return Status::TooLarge("value of " + std::to_string(op.value.size()) +
+                            " bytes exceeds max_value_bytes (" +
+                            std::to_string(options_.max_value_bytes) + ")");
+  }
+  crdt::LWWRegister state;
+  if (k.exists) DELTAKV_RETURN_IF_ERROR(crdt::Decode(k.header.payload, &state));
+  crdt::LWWRegister d =
+      state.Set(clock_->Now(), replica_,
+                EncodeRegisterValue(true, options_.region, op.value));
+  Init(&k, CrdtType::kRegister);
+  k.header.payload = crdt::Encode(state);
+  k.header.live = true;
+  DELTAKV_RETURN_IF_ERROR(StoreHeader(k));
+  *delta = crdt::Encode(d);
+  return OpResult{};
+}
+
+// ------------------------------------------------------------------- set
+
+Status TxnApply::LoadMember(const Loaded& k, std::string_view member,
+                            crdt::AWORSet* partial, MemberDots* before) {
+  if (before->count(member)) return Status::OK();
+  bool hashed;
+  std::string name = storage::NameKey(member, &hashed);
+  std::string_view bytes;
+  Status s = Check(txn_->Get(Table::kRecords,
+                             MemberRecordKey(k.header.key_id, name), &bytes));
+  std::vector<Dot> dots;
+  if (s.ok()) {
+    std::string full;
+    DELTAKV_RETURN_IF_ERROR(DecodeMember(name, bytes, &full, &dots));
+    for (const Dot& d : dots) partial->InsertDotUnchecked(member, d);
+  } else if (!s.IsNotFound()) {
+    return s;
+  }
+  before->emplace(std::string(member), std::move(dots));
+  return Status::OK();
+}
+
+Status TxnApply::LoadSet(const Loaded& k,
+                         const std::vector<std::string>& members,
+                         const crdt::CausalContext* cover,
+                         crdt::AWORSet* partial, MemberDots* before) {
+  if (k.exists && !k.header.payload.empty()) {
+    DELTAKV_RETURN_IF_ERROR(
+        crdt::DecodeContext(k.header.payload, &partial->mutable_context()));
+  }
+  if (!k.exists) return Status::OK();
+  for (const std::string& m : members) {
+    DELTAKV_RETURN_IF_ERROR(LoadMember(k, m, partial, before));
+  }
+  if (cover == nullptr) return Status::OK();
+  // Members holding a dot the cover contains: range scans of the dot index.
+  auto load_by_index = [&](std::string_view index_value) -> Status {
+    std::string_view bytes;
+    std::string record_key = MemberRecordKey(k.header.key_id, index_value);
+    DELTAKV_RETURN_IF_ERROR(
+        Check(txn_->Get(Table::kRecords, record_key, &bytes)));
+    std::string member;
+    std::vector<Dot> dots;
+    DELTAKV_RETURN_IF_ERROR(DecodeMember(index_value, bytes, &member, &dots));
+    return LoadMember(k, member, partial, before);
+  };
+  DELTAKV_ASSIGN_OR_RETURN(storage::Cursor cur,
+                           txn_->OpenCursor(Table::kIndex));
+  std::vector<std::string> found;  // index values; load after the scan
+  for (const auto& [replica, n] : cover->version_vector()) {
+    std::string end = DotIndexKey(k.header.key_id, Dot{replica, n});
+    for (bool ok = cur.Seek(DotIndexKey(k.header.key_id, Dot{replica, 1}));
+         ok && cur.key() <= end; ok = cur.Next()) {
+      found.emplace_back(cur.value());
+    }
+    DELTAKV_RETURN_IF_ERROR(Check(cur.status()));
+  }
+  for (const Dot& d : cover->dot_cloud()) {
+    std::string_view v;
+    Status s =
+        Check(txn_->Get(Table::kIndex, DotIndexKey(k.header.key_id, d), &v));
+    if (s.ok())
+      found.emplace_back(v);
+    else if (!s.IsNotFound())
+      return s;
+  }
+  for (const std::string& name : found) {
+    DELTAKV_RETURN_IF_ERROR(load_by_index(name));
+  }
+  return Status::OK();
+}
+
+Status TxnApply::LoadAllMembers(const Loaded& k, crdt::AWORSet* partial,
+                                MemberDots* before) {
+  std::string prefix = MemberRecordKey(k.header.key_id, "");
+  DELTAKV_ASSIGN_OR_RETURN(storage::Cursor cur,
+                           txn_->OpenCursor(Table::kRecords));
+  for (bool ok = cur.Seek(prefix); ok && cur.key().starts_with(prefix);
+       ok = cur.Next()) {
+    std::string member;
+    std::vector<Dot> dots;
+    DELTAKV_RETURN_IF_ERROR(DecodeMember(cur.key().substr(prefix.size()),
+                                         cur.value(), &member, &dots));
+    for (const Dot& d : dots) partial->InsertDotUnchecked(member, d);
+    before->emplace(std::move(member), std::move(dots));
+  }
+  return Check(cur.status());
+}
+
+Status TxnApply::PersistSet(Loaded& k, const MemberDots& before,
+                            const crdt::AWORSet& after) {
+  const uint64_t kid = k.header.key_id;
+  auto write_member = [&](const std::string& member,
+                          const std::vector<Dot>& old_dots,
+                          const std::vector<Dot>* new_dots) -> Status {
+    static const std::vector<Dot> kNone;
+    const std::vector<Dot>& now = new_dots ? *new_dots : kNone;
+    if (now == old_dots) return Status::OK();
+    bool hashed;
+    std::string name = storage::NameKey(member, &hashed);
+    for (const Dot& d : old_dots) {
+      if (!std::binary_search(now.begin(), now.end(), d)) {
+        DELTAKV_RETURN_IF_ERROR(
+            Check(txn_->Delete(Table::kIndex, DotIndexKey(kid, d))));
+      }
+    }
+    for (const Dot& d : now) {
+      if (!std::binary_search(old_dots.begin(), old_dots.end(), d)) {
+        DELTAKV_RETURN_IF_ERROR(
+            Check(txn_->Put(Table::kIndex, DotIndexKey(kid, d), name)));
+      }
+    }
+    std::string rkey = MemberRecordKey(kid, name);
+    if (now.empty()) {
+      if (k.header.count > 0) --k.header.count;
+      return Check(txn_->Delete(Table::kRecords, rkey));
+    }
+    if (old_dots.empty()) ++k.header.count;
+    return Check(
+        txn_->Put(Table::kRecords, rkey, EncodeMember(member, hashed, now)));
+  };
+  for (const auto& [member, old_dots] : before) {
+    auto it = after.entries().find(member);
+    DELTAKV_RETURN_IF_ERROR(write_member(
+        member, old_dots, it == after.entries().end() ? nullptr : &it->second));
+  }
+  for (const auto& [member, dots] : after.entries()) {
+    if (!before.count(member)) {
+      DELTAKV_RETURN_IF_ERROR(write_member(member, {}, &dots));
+    }
+  }
+  k.header.payload = crdt::EncodeContext(after.context());
+  k.header.live = k.header.count > 0;
+  return StoreHeader(k);
+}
+
+Result<OpResult> TxnApply::SetOp(Loaded& k, const Op& op, std::string* delta) {
+  DELTAKV_RETURN_IF_ERROR(CheckType(k, CrdtType::kSet));
+  if (op.members.empty()) {
+    return Status::InvalidArgument("members must not be empty");
+  }
+  for (const std::string& m : op.members) {
+    if (m.size() > options_.max_value_bytes) {
+      return Status::TooLarge("member of " + std::to_string(m.size()) +
+                              " bytes exceeds max_value_bytes");
+    }
+  }
+  const bool add = op.kind == OpKind::kSetAdd;
+  if (!add && !k.exists) return OpResult{};
+  crdt::AWORSet partial;
+  MemberDots before;
+  DELTAKV_RETURN_IF_ERROR(LoadSet(k, op.members, nullptr, &partial, &before));
+  crdt::AWORSet d;
+  for (const std::string& m : op.members) {
+    d.Join(add ? partial.Add(replica_, m) : partial.Remove(m));
+  }
+  OpResult r;
+  if (d.context().empty()) {
+    r.size = k.header.count;
+    return r;
+  }
+  Init(&k, CrdtType::kSet);
+  DELTAKV_RETURN_IF_ERROR(PersistSet(k, before, partial));
+  r.size = k.header.count;
+  *delta = crdt::Encode(d);
+  return r;
+}
+
+// ---------------------------------------------------------------- delete
+
+Result<OpResult> TxnApply::Delete(Loaded& k, std::string* delta) {
+  OpResult r;
+  if (!k.exists) return r;
+  r.deleted = k.header.live;
+  switch (k.header.type) {
+    case CrdtType::kCounter: {
+      crdt::PNCounter state;
+      DELTAKV_RETURN_IF_ERROR(crdt::Decode(k.header.payload, &state));
+      crdt::PNCounter d = state.Reset();
+      if (d.empty()) return r;
+      k.header.payload = crdt::Encode(state);
+      k.header.live = state.live();
+      DELTAKV_RETURN_IF_ERROR(StoreHeader(k));
+      *delta = crdt::Encode(d);
+      return r;
+    }
+    case CrdtType::kRegister: {
+      if (!k.header.live) return r;
+      crdt::LWWRegister state;
+      DELTAKV_RETURN_IF_ERROR(crdt::Decode(k.header.payload, &state));
+      crdt::LWWRegister d =
+          state.Set(clock_->Now(), replica_,
+                    EncodeRegisterValue(false, options_.region, ""));
+      k.header.payload = crdt::Encode(state);
+      k.header.live = false;
+      DELTAKV_RETURN_IF_ERROR(StoreHeader(k));
+      *delta = crdt::Encode(d);
+      return r;
+    }
+    case CrdtType::kSet: {
+      if (!k.header.live) return r;
+      crdt::AWORSet partial;
+      MemberDots before;
+      DELTAKV_RETURN_IF_ERROR(LoadSet(k, {}, nullptr, &partial, &before));
+      DELTAKV_RETURN_IF_ERROR(LoadAllMembers(k, &partial, &before));
+      crdt::AWORSet d = partial.Clear();
+      DELTAKV_RETURN_IF_ERROR(PersistSet(k, before, partial));
+      *delta = crdt::Encode(d);
+      return r;
+    }
+    default:
+      return Status::InvalidArgument("delete of this type is not supported");
+  }
+}
+
+// ---------------------------------------------------------------- remote
+
+Status TxnApply::Remote(const std::string& key, CrdtType type,
+                        std::string_view delta) {
+  Loaded k;
+  DELTAKV_RETURN_IF_ERROR(Load(key, &k));
+  DELTAKV_RETURN_IF_ERROR(CheckType(k, type));
+  switch (type) {
+    case CrdtType::kCounter: {
+      crdt::PNCounter d, state;
+      DELTAKV_RETURN_IF_ERROR(crdt::Decode(delta, &d));
+      if (k.exists) {
+        DELTAKV_RETURN_IF_ERROR(crdt::Decode(k.header.payload, &state));
+      }
+      state.Join(d);
+      Init(&k, type);
+      k.header.payload = crdt::Encode(state);
+      k.header.live = state.live();
+      return StoreHeader(k);
+    }
+    case CrdtType::kRegister: {
+      crdt::LWWRegister d, state;
+      DELTAKV_RETURN_IF_ERROR(crdt::Decode(delta, &d));
+      bool present;
+      std::string region, value;
+      DELTAKV_RETURN_IF_ERROR(
+          DecodeRegisterValue(d.value(), &present, &region, &value));
+      (void)clock_->Update(d.timestamp());  // a later local write wins
+      if (k.exists) {
+        DELTAKV_RETURN_IF_ERROR(crdt::Decode(k.header.payload, &state));
+      }
+      state.Join(d);
+      DELTAKV_RETURN_IF_ERROR(
+          DecodeRegisterValue(state.value(), &present, &region, &value));
+      Init(&k, type);
+      k.header.payload = crdt::Encode(state);
+      k.header.live = present;
+      return StoreHeader(k);
+    }
+    case CrdtType::kSet: {
+      crdt::AWORSet d;
+      DELTAKV_RETURN_IF_ERROR(crdt::Decode(delta, &d));
+      Init(&k, type);
+      crdt::AWORSet partial;
+      MemberDots before;
+      std::vector<std::string> members;
+      for (const auto& entry : d.entries()) members.push_back(entry.first);
+      DELTAKV_RETURN_IF_ERROR(
+          LoadSet(k, members, &d.context(), &partial, &before));
+      partial.Join(d);
+      return PersistSet(k, before, partial);
+    }
+    default:
+      return Status::InvalidArgument(
+          "remote deltas of this type are not supported yet");
+  }
+}
+
+}  // namespace deltakv::replication

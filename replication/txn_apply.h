@@ -1,0 +1,101 @@
+// TxnApply: applies one operation or one remote delta inside the writer's
+// LMDB write transaction. Internal to replication/.
+//
+// Every function checks what the caller got wrong (type, sizes, overflow)
+// before it writes anything, so a failed operation leaves the transaction as
+// it was and the other operations of the batch proceed. Storage failures
+// (map full, I/O) are returned and abort the whole batch.
+//
+// Thread-safety: used by the writer thread only.
+#ifndef DELTAKV_REPLICATION_TXN_APPLY_H_
+#define DELTAKV_REPLICATION_TXN_APPLY_H_
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/hlc.h"
+#include "crdt/aw_or_set.h"
+#include "replication/records.h"
+#include "replication/replica.h"
+#include "storage/environment.h"
+
+namespace deltakv::replication {
+
+class TxnApply {
+ public:
+  TxnApply(storage::WriteTxn* txn, const ReplicaOptions& options,
+           ReplicaId replica, HybridClock* clock, uint64_t* next_key_id)
+      : txn_(txn),
+        options_(options),
+        replica_(replica),
+        clock_(clock),
+        next_key_id_(next_key_id) {}
+
+  // Applies a local operation. On success sets *delta (codec bytes, empty
+  // when the operation changed nothing) and *type. A rejected operation
+  // returns its error with nothing written; after a storage failure
+  // storage_failed() is true and the batch must be aborted.
+  Result<OpResult> Local(const Op& op, std::string* delta,
+                         crdt::CrdtType* type);
+
+  // Joins a remote delta into the key. Corruption if the delta does not
+  // decode (nothing written); WrongType if the key holds another type (the
+  // delta is then dropped: types are fixed by the first write, and two
+  // regions creating one key with different types concurrently is reported,
+  // not merged).
+  Status Remote(const std::string& key, crdt::CrdtType type,
+                std::string_view delta);
+
+  bool storage_failed() const { return storage_failed_; }
+
+ private:
+  struct Loaded {
+    bool exists = false;
+    bool hashed = false;
+    std::string name_key;
+    KeyHeader header;
+  };
+  Status Load(std::string_view key, Loaded* out);
+  Status CheckType(const Loaded& k, crdt::CrdtType type) const;
+  void Init(Loaded* k, crdt::CrdtType type);
+  Status StoreHeader(const Loaded& k);
+
+  Result<OpResult> Counter(Loaded& k, const Op& op, std::string* delta);
+  Result<OpResult> Register(Loaded& k, const Op& op, std::string* delta);
+  Result<OpResult> SetOp(Loaded& k, const Op& op, std::string* delta);
+  Result<OpResult> Delete(Loaded& k, std::string* delta);
+
+  // Set records: the partial state holding the members named, the members
+  // whose dots `cover` contains, and the key's context.
+  using MemberDots = std::map<std::string, std::vector<Dot>, std::less<>>;
+  Status LoadSet(const Loaded& k, const std::vector<std::string>& members,
+                 const crdt::CausalContext* cover, crdt::AWORSet* partial,
+                 MemberDots* before);
+  Status LoadMember(const Loaded& k, std::string_view member,
+                    crdt::AWORSet* partial, MemberDots* before);
+  Status LoadAllMembers(const Loaded& k, crdt::AWORSet* partial,
+                        MemberDots* before);
+  // Writes back the members in `before` or `after`, the index and header.
+  Status PersistSet(Loaded& k, const MemberDots& before,
+                    const crdt::AWORSet& after);
+
+  storage::WriteTxn* txn_;
+  const ReplicaOptions& options_;
+  ReplicaId replica_;
+  HybridClock* clock_;
+  uint64_t* next_key_id_;
+  bool storage_failed_ = false;
+
+  // Marks storage errors (anything but NotFound) as batch failures.
+  Status Check(Status s) {
+    if (!s.ok() && !s.IsNotFound()) storage_failed_ = true;
+    return s;
+  }
+};
+
+}  // namespace deltakv::replication
+
+#endif  // DELTAKV_REPLICATION_TXN_APPLY_H_
