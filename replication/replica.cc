@@ -136,8 +136,11 @@ void Replica::Submit(Op op, Callback done) {
     return;
   }
   queue_.push_back(Pending{std::move(op), {}, {}, std::move(done)});
+  // A busy writer picks the operation up with its next batch: wake it only
+  // when it sleeps (saves a futex call per operation under load).
+  const bool wake = writer_waiting_;
   l.unlock();
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
 }
 
 Result<OpResult> Replica::Apply(Op op) {
@@ -180,7 +183,17 @@ void Replica::WriterLoop() {
     std::function<void(uint64_t)> listener;
     {
       std::unique_lock<std::mutex> l(mu_);
-      cv_.wait(l, [&] { return closing_ || !queue_.empty(); });
+      // Idle for a while: clear reader slots left by dead processes.
+      writer_waiting_ = true;
+      const bool woke = cv_.wait_for(l, std::chrono::seconds(10), [&] {
+        return closing_ || !queue_.empty();
+      });
+      writer_waiting_ = false;
+      if (!woke) {
+        l.unlock();
+        env_->ClearStaleReaders();
+        continue;
+      }
       if (queue_.empty()) return;  // closing and drained
       while (!queue_.empty() && batch.size() < options_.max_batch) {
         batch.push_back(std::move(queue_.front()));
@@ -270,7 +283,12 @@ void Replica::CommitBatch(std::vector<Pending>& batch) {
                  .ok()) {
           failure = m;
         } else {
+          auto t0 = std::chrono::steady_clock::now();
           failure = txn.Commit();
+          stat_commit_us_ += static_cast<uint64_t>(
+              std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::steady_clock::now() - t0)
+                  .count());
         }
       }
       if (!failure.ok()) txn.Abort();
@@ -280,6 +298,7 @@ void Replica::CommitBatch(std::vector<Pending>& batch) {
     next_key_id_ = key_id_before;
     if (failure.message().find("MDB_MAP_FULL") != std::string::npos &&
         attempt < 64) {
+      ++stat_retries_;
       Status grown = env_->Grow();
       if (grown.ok()) continue;
       failure = grown;
@@ -288,9 +307,20 @@ void Replica::CommitBatch(std::vector<Pending>& batch) {
     return;
   }
   committed_seq_ = local_seq_;
+  ++stat_batches_;
+  stat_ops_ += batch.size();
   for (size_t i = 0; i < batch.size(); ++i) {
     batch[i].done(std::move(results[i]));
   }
+}
+
+ReplicaStats Replica::Stats() const {
+  ReplicaStats s;
+  s.batches = stat_batches_.load();
+  s.ops = stat_ops_.load();
+  s.commit_micros = stat_commit_us_.load();
+  s.map_full_retries = stat_retries_.load();
+  return s;
 }
 
 void Replica::SyncLoop() {
@@ -300,7 +330,6 @@ void Replica::SyncLoop() {
                       [&] { return sync_stop_; });
     l.unlock();
     (void)env_->Sync();
-    env_->ClearStaleReaders();
     l.lock();
   }
 }

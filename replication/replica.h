@@ -77,6 +77,14 @@ struct RegisterValue {
   std::string origin;  // region that wrote it
 };
 
+// Counters of the writer since Open (for metrics and benchmarks).
+struct ReplicaStats {
+  uint64_t batches = 0;           // committed write transactions
+  uint64_t ops = 0;               // operations and remote batches in them
+  uint64_t commit_micros = 0;     // total time in commit (incl. fsync)
+  uint64_t map_full_retries = 0;  // batches retried after growing the map
+};
+
 struct KeyInfo {
   std::string key;
   crdt::CrdtType type;
@@ -146,6 +154,8 @@ class Replica {
   // The applied watermark of every origin, this region included.
   Result<std::vector<std::pair<std::string, uint64_t>>> AppliedVector() const;
 
+  ReplicaStats Stats() const;
+
   const std::string& region() const { return options_.region; }
   ReplicaId replica_id() const { return replica_id_; }
   storage::MapUsage Usage() const { return env_->Usage(); }
@@ -174,11 +184,14 @@ class Replica {
   uint64_t next_key_id_ = 1;
   uint64_t local_seq_ = 0;
   std::atomic<uint64_t> committed_seq_{0};
+  std::atomic<uint64_t> stat_batches_{0}, stat_ops_{0}, stat_commit_us_{0},
+      stat_retries_{0};
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Pending> queue_;               // guarded by mu_
-  bool closing_ = false;                    // guarded by mu_
+  std::deque<Pending> queue_;    // guarded by mu_
+  bool closing_ = false;         // guarded by mu_
+  bool writer_waiting_ = false;  // guarded by mu_: the writer sleeps on cv_
   std::function<void(uint64_t)> listener_;  // guarded by mu_
 
   std::mutex sync_mu_;
