@@ -1,7 +1,10 @@
 #include "storage/environment.h"
 
+#include <fcntl.h>
 #include <lmdb.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -150,6 +153,15 @@ Result<std::unique_ptr<Environment>> Environment::Open(
   }
   std::unique_ptr<Environment> env(new Environment());
   env->options_ = options;
+  const std::string lock_path = options.path + "/deltakv.lock";
+  env->lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (env->lock_fd_ < 0) {
+    return Status::IOError("open " + lock_path + ": " + std::strerror(errno));
+  }
+  if (flock(env->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return Status::Unavailable("data folder " + options.path +
+                               " is in use by another process");
+  }
   int rc = mdb_env_create(&env->env_);
   if (rc != MDB_SUCCESS) return MdbStatus(rc, "mdb_env_create");
   env->map_bytes_ = options.initial_map_bytes;
@@ -198,6 +210,7 @@ Environment::~Environment() {
     if (options_.no_sync) mdb_env_sync(env_, 1);
     mdb_env_close(env_);
   }
+  if (lock_fd_ >= 0) close(lock_fd_);  // releases the flock
 }
 
 Result<ReadTxn> Environment::BeginRead() {

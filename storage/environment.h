@@ -128,6 +128,7 @@ class WriteTxn : public ReadTxn {
 
 class Environment {
  public:
+  // Unavailable when another process has the folder open.
   static Result<std::unique_ptr<Environment>> Open(const EnvOptions& options);
   ~Environment();
   Environment(const Environment&) = delete;
@@ -154,6 +155,7 @@ class Environment {
 
   EnvOptions options_;
   MDB_env* env_ = nullptr;
+  int lock_fd_ = -1;  // flock on <path>/deltakv.lock: one process per folder
   std::array<unsigned, kTableCount> dbi_{};
   mutable std::shared_mutex resize_mu_;  // shared: any txn; unique: resize
   uint64_t map_bytes_ = 0;               // guarded by resize_mu_ (unique)

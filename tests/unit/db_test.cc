@@ -181,6 +181,16 @@ TEST_CASE("a data folder belongs to one region") {
   CHECK(Db::Open(o).status().code() == Code::kInvalidArgument);
 }
 
+TEST_CASE("a data folder is used by one store at a time") {
+  TempDir dir;
+  auto db = OpenDb(dir.path);
+  Options o;
+  o.path = dir.path;
+  CHECK(Db::Open(o).status().code() == Code::kUnavailable);
+  db.reset();
+  CHECK(Db::Open(o).ok());
+}
+
 TEST_CASE("a full map fails writes with Unavailable and reads keep working") {
   TempDir dir;
   Options o;
