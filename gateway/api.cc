@@ -1,0 +1,462 @@
+#include "gateway/api.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "replication/replica.h"
+
+namespace deltakv::gateway {
+
+using nlohmann::json;
+using replication::Op;
+using replication::OpKind;
+
+struct Api::Call {
+  HttpRequest req;
+  Responder respond;
+  std::chrono::steady_clock::time_point start;
+  const RouteSpec* spec = nullptr;
+  MappedRequest m;
+};
+
+namespace {
+
+std::string Dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string ErrorJson(std::string_view code, std::string_view message) {
+  json j;
+  j["error"] = {{"code", code}, {"message", message}};
+  return Dump(j);
+}
+
+bool ValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80         ? 1
+               : (c >> 5) == 6  ? 2
+               : (c >> 4) == 14 ? 3
+               : (c >> 3) == 30 ? 4
+                                : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+std::string Hex(std::string_view s) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+bool Unhex(std::string_view s, std::string* out) {
+  if (s.size() % 2 != 0) return false;
+  auto v = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  out->clear();
+  for (size_t i = 0; i < s.size(); i += 2) {
+    int hi = v(s[i]), lo = v(s[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out->push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return true;
+}
+
+int HttpStatusOf(Code code, std::string* name) {
+  switch (code) {
+    case Code::kOk:
+      *name = "ok";
+      return 200;
+    case Code::kNotFound:
+      *name = "not_found";
+      return 404;
+    case Code::kInvalidArgument:
+      *name = "bad_request";
+      return 400;
+    case Code::kWrongType:
+      *name = "wrong_type";
+      return 409;
+    case Code::kTooLarge:
+      *name = "too_large";
+      return 413;
+    case Code::kUnavailable:
+      *name = "unavailable";
+      return 503;
+    case Code::kTimeout:
+      *name = "timeout";
+      return 504;
+    case Code::kUnauthorized:
+      *name = "unauthorized";
+      return 401;
+    default:
+      *name = "internal";
+      return 500;
+  }
+}
+
+const char* TypeName(crdt::CrdtType t) {
+  switch (t) {
+    case crdt::CrdtType::kCounter:
+      return "counter";
+    case crdt::CrdtType::kRegister:
+      return "register";
+    case crdt::CrdtType::kSet:
+      return "set";
+    case crdt::CrdtType::kList:
+      return "list";
+    default:
+      return "mvregister";
+  }
+}
+
+bool IsRead(Route r) { return !SpecOf(r).write; }
+
+}  // namespace
+
+Api::Api(replication::Replica* replica, ApiOptions options,
+         std::shared_ptr<spdlog::logger> log)
+    : replica_(replica), options_(std::move(options)), log_(std::move(log)) {}
+
+Api::~Api() = default;
+
+void Api::Handle(HttpRequest request, Responder respond) {
+  auto call = std::make_shared<Call>();
+  call->req = std::move(request);
+  call->respond = std::move(respond);
+  call->start = std::chrono::steady_clock::now();
+  const std::string& target = call->req.target;
+  const bool v1 = target.rfind("/v1/", 0) == 0 || target == "/v1" ||
+                  target.rfind("/v1?", 0) == 0;
+  if (v1 && !options_.auth.Allows(call->req.authorization)) {
+    return Finish(call, 401,
+                  ErrorJson("unauthorized", "missing or wrong bearer token"));
+  }
+  ApiError error;
+  auto mapped = MapRequest(call->req.method, target, call->req.content_type,
+                           call->req.body, options_.limits, &error);
+  if (!mapped) return FailApi(call, error);
+  call->m = std::move(*mapped);
+  call->spec = &SpecOf(call->m.route);
+  for (const std::string* s :
+       {&call->m.key, &call->m.member, &call->m.prefix}) {
+    if (!ValidUtf8(*s)) {
+      return FailApi(
+          call, ApiError{400, "bad_request", "keys and members must be UTF-8"});
+    }
+  }
+  if (!call->m.after.empty() && IsRead(call->m.route)) {
+    Status parse;
+    if (!Covers(call->m.after, &parse) && !parse.ok()) {
+      return FailApi(call, ApiError{400, "bad_request", parse.message()});
+    }
+    waiters_.Wait(
+        [this, call] {
+          Status ignored;
+          return Covers(call->m.after, &ignored);
+        },
+        std::chrono::milliseconds(call->m.timeout_ms),
+        [this, call](bool ok) {
+          if (ok) return Dispatch(call);
+          Finish(call, 504,
+                 ErrorJson("timeout",
+                           "this region has not yet applied everything the "
+                           "token names; retry, or read without ?after="));
+        });
+    return;
+  }
+  Dispatch(call);
+}
+
+void Api::Dispatch(std::shared_ptr<Call> call) {
+  if (IsRead(call->m.route)) return Read(call);
+  Write(call);
+}
+
+std::string Api::Token() const {
+  auto applied = replica_->AppliedVector();
+  std::string out;
+  if (!applied.ok()) return out;
+  for (const auto& [region, seq] : *applied) {
+    uint64_t s = region == replica_->region()
+                     ? std::max(seq, replica_->LastSequence())
+                     : seq;
+    if (!out.empty()) out += ',';
+    out += region + ":" + std::to_string(s);
+  }
+  if (out.empty()) out = replica_->region() + ":0";
+  return out;
+}
+
+bool Api::Covers(const std::string& token, Status* parse_error) const {
+  auto applied = replica_->AppliedVector();
+  if (!applied.ok()) return false;
+  size_t start = 0;
+  while (start < token.size()) {
+    size_t comma = token.find(',', start);
+    std::string_view part(
+        token.data() + start,
+        (comma == std::string::npos ? token.size() : comma) - start);
+    size_t colon = part.rfind(':');
+    uint64_t seq = 0;
+    if (colon == std::string_view::npos || colon == 0 ||
+        part.size() - colon - 1 > 19) {
+      *parse_error = Status::InvalidArgument("malformed causal token");
+      return false;
+    }
+    for (char c : part.substr(colon + 1)) {
+      if (c < '0' || c > '9') {
+        *parse_error = Status::InvalidArgument("malformed causal token");
+        return false;
+      }
+      seq = seq * 10 + static_cast<uint64_t>(c - '0');
+    }
+    std::string_view region = part.substr(0, colon);
+    uint64_t have = 0;
+    if (region == replica_->region()) have = replica_->LastSequence();
+    for (const auto& [r, s] : *applied) {
+      if (r == region) have = std::max(have, s);
+    }
+    if (have < seq) return false;
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return true;
+}
+
+// ------------------------------------------------------------------ reads
+
+void Api::Read(const std::shared_ptr<Call>& call) {
+  const MappedRequest& m = call->m;
+  switch (m.route) {
+    case Route::kHealthz:
+      return Finish(call, 200, R"({"status":"ok"})");
+    case Route::kReadyz:
+      if (!ready_) {
+        return Finish(call, 503, ErrorJson("unavailable", "shutting down"));
+      }
+      return Finish(call, 200, R"({"status":"ready"})");
+    case Route::kMetrics:
+      return Finish(call, 200, metrics_.Render(*replica_),
+                    "text/plain; version=0.0.4");
+    case Route::kStatus: {
+      json j;
+      j["region"] = replica_->region();
+      j["replica_id"] = replica_->replica_id().ToString();
+      j["sequence"] = replica_->LastSequence();
+      json applied = json::object();
+      auto av = replica_->AppliedVector();
+      if (av.ok()) {
+        for (const auto& [r, s] : *av) applied[r] = s;
+      }
+      applied[replica_->region()] = replica_->LastSequence();
+      j["applied"] = applied;
+      j["peers"] = json::array();
+      auto u = replica_->Usage();
+      j["storage"] = {{"map_used_bytes", u.used_bytes},
+                      {"map_size_bytes", u.map_bytes},
+                      {"map_max_bytes", u.max_bytes}};
+      j["token"] = Token();
+      return Finish(call, 200, Dump(j));
+    }
+    case Route::kKeysList: {
+      std::string after;
+      if (!Unhex(m.cursor, &after)) {
+        return FailApi(call, ApiError{400, "bad_request", "malformed cursor"});
+      }
+      auto page = replica_->Scan(m.prefix, after, m.limit == 0 ? 100 : m.limit);
+      if (!page.ok()) return Fail(call, page.status());
+      json keys = json::array();
+      for (const auto& k : page->keys) {
+        keys.push_back({{"key", k.key}, {"type", TypeName(k.type)}});
+      }
+      json j;
+      j["keys"] = keys;
+      j["cursor"] = page->next ? json(Hex(*page->next)) : json(nullptr);
+      return Finish(call, 200, Dump(j));
+    }
+    case Route::kSetContains: {
+      if (m.member.empty() &&
+          call->req.target.find("member=") == std::string::npos) {
+        return FailApi(call, ApiError{400, "bad_request",
+                                      "query parameter 'member' is required"});
+      }
+      auto r = replica_->SetContains(m.key, m.member);
+      if (!r.ok()) return Fail(call, r.status());
+      return Finish(call, 200, Dump(json{{"contains", *r}}));
+    }
+    default:
+      break;
+  }
+  // Typed reads, and /v1/keys/{key} whatever the type.
+  crdt::CrdtType type;
+  switch (m.route) {
+    case Route::kCounterGet:
+      type = crdt::CrdtType::kCounter;
+      break;
+    case Route::kRegisterGet:
+      type = crdt::CrdtType::kRegister;
+      break;
+    case Route::kSetGet:
+      type = crdt::CrdtType::kSet;
+      break;
+    case Route::kListGet:
+      type = crdt::CrdtType::kList;
+      break;
+    default: {
+      auto t = replica_->TypeOf(m.key);
+      if (!t.ok()) return Fail(call, t.status());
+      type = *t;
+    }
+  }
+  json j;
+  j["key"] = m.key;
+  j["type"] = TypeName(type);
+  switch (type) {
+    case crdt::CrdtType::kCounter: {
+      auto v = replica_->CounterValue(m.key);
+      if (!v.ok()) return Fail(call, v.status());
+      j["value"] = *v;
+      break;
+    }
+    case crdt::CrdtType::kRegister: {
+      auto v = replica_->RegisterGet(m.key);
+      if (!v.ok()) return Fail(call, v.status());
+      json value = json::parse(v->value, nullptr, false);
+      j["value"] = value.is_discarded() ? json(v->value) : value;
+      j["updated_at"] = v->updated_at.ToString();
+      j["origin"] = v->origin;
+      break;
+    }
+    case crdt::CrdtType::kSet: {
+      auto v = replica_->SetMembers(m.key);
+      if (!v.ok()) return Fail(call, v.status());
+      j["members"] = *v;
+      j["size"] = v->size();
+      break;
+    }
+    default:
+      return FailApi(call, ApiError{404, "not_found",
+                                    "the list type is not available yet"});
+  }
+  Finish(call, 200, Dump(j));
+}
+
+// ----------------------------------------------------------------- writes
+
+void Api::Write(const std::shared_ptr<Call>& call) {
+  const MappedRequest& m = call->m;
+  if (m.wait_regions > 1) {
+    // Only this region exists until geo-replication is configured.
+    return FailApi(
+        call, ApiError{400, "bad_request",
+                       "wait_regions is " + std::to_string(m.wait_regions) +
+                           " but only 1 region is configured"});
+  }
+  Op op;
+  op.key = m.key;
+  switch (m.route) {
+    case Route::kCounterIncr:
+      op.kind = OpKind::kCounterIncrement;
+      op.by = m.by;
+      break;
+    case Route::kRegisterPut:
+      op.kind = OpKind::kRegisterSet;
+      op.value = m.value_json;
+      break;
+    case Route::kSetAdd:
+      op.kind = OpKind::kSetAdd;
+      op.members = m.members;
+      break;
+    case Route::kSetRemove:
+      op.kind = OpKind::kSetRemove;
+      op.members = m.members;
+      break;
+    case Route::kKeyDelete:
+      op.kind = OpKind::kDelete;
+      break;
+    default:
+      return FailApi(call, ApiError{404, "not_found",
+                                    "the list type is not available yet"});
+  }
+  const Route route = m.route;
+  replica_->Submit(std::move(op),
+                   [this, call, route](Result<replication::OpResult> r) {
+                     if (!r.ok()) return Fail(call, r.status());
+                     json j;
+                     switch (route) {
+                       case Route::kCounterIncr:
+                         j["value"] = r->value;
+                         break;
+                       case Route::kSetAdd:
+                       case Route::kSetRemove:
+                         j["size"] = r->size;
+                         break;
+                       case Route::kKeyDelete:
+                         j["deleted"] = r->deleted;
+                         break;
+                       default:
+                         break;
+                     }
+                     j["token"] = Token();
+                     Finish(call, 200, Dump(j));
+                   });
+}
+
+// ---------------------------------------------------------------- answers
+
+void Api::Fail(const std::shared_ptr<Call>& call, const Status& s) {
+  std::string name;
+  int status = HttpStatusOf(s.code(), &name);
+  std::string message = s.message();
+  if (status == 504) {
+    message += " (the write is applied locally and will still replicate)";
+  }
+  Finish(call, status, ErrorJson(name, message));
+}
+
+void Api::FailApi(const std::shared_ptr<Call>& call, const ApiError& e) {
+  Finish(call, e.status, ErrorJson(e.code, e.message));
+}
+
+void Api::Finish(const std::shared_ptr<Call>& call, int status,
+                 std::string body, std::string content_type) {
+  const double secs = std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - call->start)
+                          .count();
+  metrics_.Observe(call->spec, status, secs);
+  if (options_.access_log && log_) {
+    if (options_.json_log) {
+      json line = {{"method", call->req.method},
+                   {"target", call->req.target},
+                   {"status", status},
+                   {"ms", secs * 1e3},
+                   {"remote", call->req.remote}};
+      log_->info("{}", Dump(line));
+    } else {
+      log_->info("{} {} {} {:.3f}ms {}", call->req.method, call->req.target,
+                 status, secs * 1e3, call->req.remote);
+    }
+  }
+  HttpResponse resp;
+  resp.status = status;
+  resp.content_type = std::move(content_type);
+  resp.body = std::move(body);
+  call->respond(std::move(resp));
+}
+
+}  // namespace deltakv::gateway

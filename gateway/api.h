@@ -1,0 +1,74 @@
+// Api: the REST API of one region (docs/api.md), on top of the Replica.
+// Routes a request, checks the bearer token, runs reads directly (they never
+// wait for the writer) and writes through Replica::Submit, answering when
+// the replica acknowledges; logs one access line per request.
+//
+// Thread-safety: Handle may be called from any number of threads.
+#ifndef DELTAKV_GATEWAY_API_H_
+#define DELTAKV_GATEWAY_API_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "gateway/auth.h"
+#include "gateway/http_server.h"
+#include "gateway/metrics.h"
+#include "gateway/request_map.h"
+#include "gateway/waiters.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace deltakv::replication {
+class Replica;
+}
+
+namespace deltakv::gateway {
+
+struct ApiOptions {
+  MapLimits limits;
+  Auth auth;
+  bool access_log = true;
+  bool json_log = false;
+};
+
+class Api {
+ public:
+  Api(replication::Replica* replica, ApiOptions options,
+      std::shared_ptr<spdlog::logger> log);
+  ~Api();
+
+  void Handle(HttpRequest request, Responder respond);
+  // Readiness: false once shutdown started.
+  void SetReady(bool ready) { ready_ = ready; }
+  Metrics& metrics() { return metrics_; }
+  // Call on every commit (local or remote).
+  void OnCommit() { waiters_.Notify(); }
+
+ private:
+  struct Call;
+  void Dispatch(std::shared_ptr<Call> call);
+  void Read(const std::shared_ptr<Call>& call);
+  void Write(const std::shared_ptr<Call>& call);
+  void Finish(const std::shared_ptr<Call>& call, int status, std::string body,
+              std::string content_type = "application/json");
+  void Fail(const std::shared_ptr<Call>& call, const Status& s);
+  void FailApi(const std::shared_ptr<Call>& call, const ApiError& e);
+  // The causal token of this region now: "region:seq,...".
+  std::string Token() const;
+  // True when this region has applied everything `token` names.
+  bool Covers(const std::string& token, Status* parse_error) const;
+
+  replication::Replica* replica_;
+  ApiOptions options_;
+  std::shared_ptr<spdlog::logger> log_;
+  Metrics metrics_;
+  Waiters waiters_;
+  std::atomic<bool> ready_{true};
+};
+
+}  // namespace deltakv::gateway
+
+#endif  // DELTAKV_GATEWAY_API_H_

@@ -1,0 +1,77 @@
+#include "gateway/auth.h"
+
+#include <fstream>
+
+namespace deltakv::gateway {
+
+namespace {
+
+std::string Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return std::string(s);
+}
+
+// Constant-time equality for equal lengths; unequal lengths compare the
+// candidate against itself so the loop runs the same.
+bool SameBytes(std::string_view a, std::string_view b) {
+  const bool same_len = a.size() == b.size();
+  std::string_view x = same_len ? b : a;
+  volatile unsigned char diff = same_len ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff =
+        static_cast<unsigned char>(diff | (static_cast<unsigned char>(a[i]) ^
+                                           static_cast<unsigned char>(x[i])));
+  }
+  return diff == 0;
+}
+
+}  // namespace
+
+Result<Auth> Auth::FromFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::InvalidArgument("cannot read token file " + path);
+  std::vector<std::string> tokens;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::string t = Trim(line);
+    if (t.empty() || t[0] == '#') continue;
+    tokens.push_back(std::move(t));
+  }
+  if (tokens.empty()) {
+    return Status::InvalidArgument("token file " + path + " holds no token");
+  }
+  return Auth(std::move(tokens));
+}
+
+Auth Auth::FromList(std::string_view list) {
+  std::vector<std::string> tokens;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    std::string t = Trim(list.substr(start, comma - start));
+    if (!t.empty()) tokens.push_back(std::move(t));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return Auth(std::move(tokens));
+}
+
+bool Auth::Allows(std::string_view authorization) const {
+  if (tokens_.empty()) return true;
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.size() <= kBearer.size() ||
+      authorization.substr(0, kBearer.size()) != kBearer) {
+    return false;
+  }
+  std::string_view candidate = authorization.substr(kBearer.size());
+  bool ok = false;
+  for (const std::string& t : tokens_) ok |= SameBytes(candidate, t);
+  return ok;
+}
+
+}  // namespace deltakv::gateway

@@ -1,0 +1,185 @@
+#include "gateway/config.h"
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "core/ids.h"
+
+namespace deltakv::gateway {
+
+namespace {
+
+bool SplitHostPort(const std::string& s, std::string* host, uint16_t* port) {
+  size_t colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  *host = s.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  std::string p = s.substr(colon + 1);
+  if (p.empty() || p.size() > 5) return false;
+  unsigned v = 0;
+  for (char c : p) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (v > 65535) return false;
+  *port = static_cast<uint16_t>(v);
+  return true;
+}
+
+}  // namespace
+
+std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
+                                              int* exit_code) {
+  ServerConfig c;
+  CLI::App app{
+      "deltakv-server: one region of deltakv, a geo-replicated key-value "
+      "store of delta-state CRDTs.\nOptions come from --config FILE (TOML, "
+      "keys named like the flags without dashes, e.g. data-dir = \"./d\"), "
+      "DELTAKV_* environment variables and flags; flags win over the "
+      "environment, which wins over the file."};
+  app.option_defaults()->always_capture_default();
+  app.set_config("--config", "", "TOML configuration file")
+      ->envname("DELTAKV_CONFIG");
+  app.allow_config_extras(false);
+
+  auto* region = app.add_option("--region", c.region, "this region's id")
+                     ->envname("DELTAKV_REGION");
+  app.add_option("--data-dir", c.data_dir, "LMDB data folder")
+      ->envname("DELTAKV_DATA_DIR");
+  app.add_option("--http", c.http, "HTTP listen address HOST:PORT")
+      ->envname("DELTAKV_HTTP");
+  app.add_option("--repl", c.repl,
+                 "replication PUB address HOST:PORT (ROUTER on PORT+1)")
+      ->envname("DELTAKV_REPL");
+  app.add_option("--peer", c.peers, "peer region NAME=HOST:PORT (repeatable)")
+      ->envname("DELTAKV_PEERS")
+      ->delimiter(',');
+  app.add_option("--curve-secret-key-file", c.curve_secret_key_file,
+                 "CurveZMQ secret key of this region")
+      ->envname("DELTAKV_CURVE_SECRET_KEY_FILE");
+  app.add_option("--curve-peer-keys-dir", c.curve_peer_keys_dir,
+                 "folder of allowed peer public keys")
+      ->envname("DELTAKV_CURVE_PEER_KEYS_DIR");
+  app.add_flag("--insecure-replication", c.insecure_replication,
+               "replicate in plaintext (development only)")
+      ->envname("DELTAKV_INSECURE_REPLICATION");
+  app.add_option("--token-file", c.token_file,
+                 "file of API bearer tokens, one per line")
+      ->envname("DELTAKV_TOKEN_FILE");
+  app.add_option("--tokens", c.tokens, "API bearer tokens, comma-separated")
+      ->envname("DELTAKV_TOKENS");
+  app.add_option("--durability", c.durability,
+                 "sync: fsync before acknowledging; periodic: fsync every "
+                 "--sync-interval-ms")
+      ->envname("DELTAKV_DURABILITY")
+      ->check(CLI::IsMember({"sync", "periodic"}));
+  app.add_option("--sync-interval-ms", c.sync_interval_ms,
+                 "fsync interval in periodic durability")
+      ->envname("DELTAKV_SYNC_INTERVAL_MS")
+      ->check(CLI::Range(1u, 60000u));
+  app.add_option("--initial-map-bytes", c.initial_map_bytes,
+                 "first LMDB map size")
+      ->envname("DELTAKV_INITIAL_MAP_BYTES")
+      ->check(CLI::Range(uint64_t{1} << 20, uint64_t{1} << 46));
+  app.add_option("--max-map-bytes", c.max_map_bytes,
+                 "LMDB map maximum: writes fail 503 beyond it")
+      ->envname("DELTAKV_MAX_MAP_BYTES")
+      ->check(CLI::Range(uint64_t{1} << 20, uint64_t{1} << 46));
+  app.add_option("--max-value-bytes", c.max_value_bytes,
+                 "largest register value or member")
+      ->envname("DELTAKV_MAX_VALUE_BYTES")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{64} << 20));
+  app.add_option("--max-body-bytes", c.max_body_bytes,
+                 "largest HTTP request body")
+      ->envname("DELTAKV_MAX_BODY_BYTES")
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{256} << 20));
+  app.add_option("--max-header-bytes", c.max_header_bytes,
+                 "largest HTTP request header block")
+      ->envname("DELTAKV_MAX_HEADER_BYTES")
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 20));
+  app.add_option("--max-url-bytes", c.max_url_bytes, "longest request URL")
+      ->envname("DELTAKV_MAX_URL_BYTES")
+      ->check(CLI::Range(uint64_t{256}, uint64_t{1} << 20));
+  app.add_option("--max-json-depth", c.max_json_depth,
+                 "deepest JSON nesting accepted")
+      ->envname("DELTAKV_MAX_JSON_DEPTH")
+      ->check(CLI::Range(1u, 1000u));
+  app.add_option("--max-connections", c.max_connections,
+                 "concurrent HTTP connections")
+      ->envname("DELTAKV_MAX_CONNECTIONS")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
+  app.add_option("--io-threads", c.io_threads, "HTTP I/O threads")
+      ->envname("DELTAKV_IO_THREADS")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--idle-timeout-ms", c.idle_timeout_ms,
+                 "close keep-alive connections idle this long")
+      ->envname("DELTAKV_IDLE_TIMEOUT_MS")
+      ->check(CLI::Range(1u, 3600000u));
+  app.add_option("--header-timeout-ms", c.header_timeout_ms,
+                 "time allowed to send the request headers")
+      ->envname("DELTAKV_HEADER_TIMEOUT_MS")
+      ->check(CLI::Range(1u, 3600000u));
+  app.add_option("--body-timeout-ms", c.body_timeout_ms,
+                 "time allowed to send the body (and to read the response)")
+      ->envname("DELTAKV_BODY_TIMEOUT_MS")
+      ->check(CLI::Range(1u, 3600000u));
+  app.add_option("--shutdown-grace-ms", c.shutdown_grace_ms,
+                 "on SIGTERM, time allowed for in-flight requests")
+      ->envname("DELTAKV_SHUTDOWN_GRACE_MS")
+      ->check(CLI::Range(0u, 3600000u));
+  app.add_option("--log-format", c.log_format, "text or json (one per line)")
+      ->envname("DELTAKV_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--log-level", c.log_level, "trace|debug|info|warn|error")
+      ->envname("DELTAKV_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  app.add_option("--access-log", c.access_log, "one log line per request")
+      ->envname("DELTAKV_ACCESS_LOG");
+  app.add_option("--ready-file", c.ready_file,
+                 "write HOST:PORT to this file once serving (for scripts)")
+      ->envname("DELTAKV_READY_FILE");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    *exit_code = app.exit(e);
+    return std::nullopt;
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "deltakv-server: " << e.what() << "\n"
+              << "Run with --help for the options.\n";
+    *exit_code = 2;
+    return std::nullopt;
+  }
+  auto usage = [&](const std::string& msg) {
+    std::cerr << "deltakv-server: " << msg << "\n";
+    *exit_code = 2;
+    return std::nullopt;
+  };
+  if (!RegionId::Parse(c.region).ok()) {
+    return usage("--region: " + RegionId::Parse(c.region).status().message());
+  }
+  (void)region;
+  if (!SplitHostPort(c.http, &c.http_host, &c.http_port)) {
+    return usage("--http: expected HOST:PORT, got '" + c.http + "'");
+  }
+  for (const std::string& p : c.peers) {
+    size_t eq = p.find('=');
+    std::string host;
+    uint16_t port;
+    if (eq == std::string::npos || !RegionId::Parse(p.substr(0, eq)).ok() ||
+        !SplitHostPort(p.substr(eq + 1), &host, &port)) {
+      return usage("--peer: expected NAME=HOST:PORT, got '" + p + "'");
+    }
+  }
+  if (c.initial_map_bytes > c.max_map_bytes) {
+    return usage("--initial-map-bytes is larger than --max-map-bytes");
+  }
+  if (c.max_value_bytes + 1024 > c.max_body_bytes) {
+    return usage("--max-body-bytes must exceed --max-value-bytes by 1 KiB");
+  }
+  return c;
+}
+
+}  // namespace deltakv::gateway

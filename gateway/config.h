@@ -1,0 +1,60 @@
+// ServerConfig: every option of deltakv-server, from a TOML file
+// (--config), DELTAKV_* environment variables and flags; flags win over the
+// environment, which wins over the file. Parsing is CLI11's.
+//
+// Thread-safety: a value.
+#ifndef DELTAKV_GATEWAY_CONFIG_H_
+#define DELTAKV_GATEWAY_CONFIG_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace deltakv::gateway {
+
+struct ServerConfig {
+  std::string region = "local";
+  std::string data_dir = "./data";
+  std::string http = "127.0.0.1:8080";
+  std::string repl;                // HOST:PORT of the PUB socket
+  std::vector<std::string> peers;  // NAME=HOST:PORT
+  std::string curve_secret_key_file;
+  std::string curve_peer_keys_dir;
+  bool insecure_replication = false;
+  std::string token_file;
+  std::string tokens;  // comma-separated (DELTAKV_TOKENS)
+  std::string durability = "sync";
+  uint32_t sync_interval_ms = 100;
+  uint64_t initial_map_bytes = 64ull << 20;
+  uint64_t max_map_bytes = 64ull << 30;
+  uint64_t max_value_bytes = 64 * 1024;
+  uint64_t max_body_bytes = 1 << 20;
+  uint64_t max_header_bytes = 16 << 10;
+  uint64_t max_url_bytes = 8 << 10;
+  uint32_t max_json_depth = 64;
+  uint64_t max_connections = 10000;
+  int io_threads = 2;
+  uint32_t idle_timeout_ms = 60000;
+  uint32_t header_timeout_ms = 10000;
+  uint32_t body_timeout_ms = 30000;
+  uint32_t shutdown_grace_ms = 10000;
+  std::string log_format = "text";
+  std::string log_level = "info";
+  bool access_log = true;
+  std::string ready_file;  // written with "host:port" once serving
+
+  // Derived by Parse.
+  std::string http_host;
+  uint16_t http_port = 0;
+};
+
+// Parses argv. On success returns the config; otherwise prints the help or
+// the error (naming the option) and returns the exit code in *exit_code (0
+// for --help, 2 for a usage error).
+std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
+                                              int* exit_code);
+
+}  // namespace deltakv::gateway
+
+#endif  // DELTAKV_GATEWAY_CONFIG_H_

@@ -1,0 +1,93 @@
+// HttpServer: HTTP/1.1 on Boost.Beast/Asio, kept out of every other header.
+//
+// Keep-alive connections, several I/O threads, limits on URL, headers and
+// body, and three timeouts: idle (waiting for the next request on a
+// keep-alive connection), header read, and body read. A request is handed to
+// the Handler once fully read; the handler answers through the Responder,
+// from any thread and at any later time (handlers never block I/O threads
+// on the writer). Requests on one connection are answered in order, one at
+// a time.
+//
+// Thread-safety: Start/StopAccepting/Shutdown from one controlling thread;
+// Responders from any thread.
+#ifndef DELTAKV_GATEWAY_HTTP_SERVER_H_
+#define DELTAKV_GATEWAY_HTTP_SERVER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "deltakv/status.h"
+
+namespace deltakv::gateway {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // path and query, as sent
+  std::string authorization;
+  std::string content_type;
+  std::string body;
+  std::string remote;  // peer address:port
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Call exactly once.
+using Responder = std::function<void(HttpResponse)>;
+using Handler = std::function<void(HttpRequest, Responder)>;
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;  // 0: any free port (see HttpServer::port)
+  int io_threads = 2;
+  size_t max_body_bytes = 1 << 20;
+  size_t max_header_bytes = 16 << 10;
+  size_t max_url_bytes = 8 << 10;
+  size_t max_connections = 10000;
+  std::chrono::milliseconds idle_timeout{60000};
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds body_timeout{30000};
+  // Called for requests refused before they reach the handler (limits,
+  // malformed HTTP), for metrics and logs: (status, reason).
+  std::function<void(int, const std::string&)> on_refused;
+};
+
+class HttpServer {
+ public:
+  // Binds and starts serving. IOError/InvalidArgument when the address
+  // cannot be bound.
+  static Result<std::unique_ptr<HttpServer>> Start(HttpServerOptions options,
+                                                   Handler handler);
+  ~HttpServer();  // Shutdown(0) if still running
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  uint16_t port() const;
+  // Stops accepting new connections; existing ones keep working.
+  void StopAccepting();
+  // Stops accepting, waits up to `grace` for in-flight requests to be
+  // answered, closes every connection and joins the I/O threads.
+  void Shutdown(std::chrono::milliseconds grace);
+
+  size_t active_connections() const;
+  size_t in_flight() const;
+
+  struct Impl;
+
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace deltakv::gateway
+
+#endif  // DELTAKV_GATEWAY_HTTP_SERVER_H_

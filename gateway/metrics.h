@@ -1,0 +1,48 @@
+// Metrics: request counters and latency histogram, rendered with the
+// replica's figures in the Prometheus text format (version 0.0.4).
+//
+// Thread-safety: Observe is lock-free and safe from any thread; Render may
+// run concurrently with it.
+#ifndef DELTAKV_GATEWAY_METRICS_H_
+#define DELTAKV_GATEWAY_METRICS_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "gateway/request_map.h"
+
+namespace deltakv::replication {
+class Replica;
+}
+
+namespace deltakv::gateway {
+
+class Metrics {
+ public:
+  static constexpr std::array<double, 12> kBucketsSeconds = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+      0.01,   0.025,   0.05,   0.1,   0.5,    2.5};
+
+  // `route` is nullptr for requests that matched no route.
+  void Observe(const RouteSpec* route, int status, double seconds);
+  void CountRefused(int status);
+  std::string Render(const replication::Replica& replica) const;
+
+ private:
+  static constexpr size_t kRoutes = 20;  // RouteTable() size + "unmatched"
+  static constexpr size_t kStatusSlots = 16;
+  static size_t StatusSlot(int status);
+
+  std::array<std::array<std::atomic<uint64_t>, kStatusSlots>, kRoutes>
+      requests_{};
+  std::array<std::atomic<uint64_t>, kBucketsSeconds.size() + 1> buckets_{};
+  std::atomic<uint64_t> latency_count_{0};
+  std::atomic<uint64_t> latency_sum_micros_{0};
+  std::array<std::atomic<uint64_t>, kStatusSlots> refused_{};
+};
+
+}  // namespace deltakv::gateway
+
+#endif  // DELTAKV_GATEWAY_METRICS_H_
