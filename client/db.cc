@@ -6,6 +6,9 @@ namespace deltakv {
 
 std::unique_ptr<Transport> NewEmbeddedTransport(const Options& options,
                                                 Status* status);
+std::unique_ptr<Transport> NewRemoteTransport(std::string_view url,
+                                              std::string token,
+                                              Status* status);
 
 std::string_view KeyTypeName(KeyType type) {
   switch (type) {
@@ -52,6 +55,14 @@ Db::~Db() = default;
 Result<std::unique_ptr<Db>> Db::Open(const Options& options) {
   Status s;
   std::unique_ptr<Transport> t = NewEmbeddedTransport(options, &s);
+  if (!s.ok()) return s;
+  return std::unique_ptr<Db>(new Db(std::move(t)));
+}
+
+Result<std::unique_ptr<Db>> Db::Connect(std::string_view url,
+                                        std::string token) {
+  Status s;
+  std::unique_ptr<Transport> t = NewRemoteTransport(url, std::move(token), &s);
   if (!s.ok()) return s;
   return std::unique_ptr<Db>(new Db(std::move(t)));
 }

@@ -4,9 +4,10 @@
 //   db.value()->Counter("visits").Increment(1);
 //   db.value()->Set("tags").Add({"crdt", "lmdb"});
 //
-// Db::Open embeds a region replica in the process (LMDB in `path`). The
-// remote transport (REST, deltakv-server) sits behind the same facade: every
-// call returns the same Result types and Status codes either way.
+// Db::Open embeds a region replica in the process (LMDB in `path`);
+// Db::Connect talks to a deltakv-server over its REST API. Every call
+// returns the same Result types and Status codes either way (a remote call
+// can also fail Unavailable or Timeout when the server cannot be reached).
 //
 // Thread-safety: a Db and its handles are safe for concurrent use from any
 // number of threads. Handles are cheap values that name a key; they do not
@@ -111,6 +112,11 @@ class Db {
   // Opens an embedded region replica. InvalidArgument for bad options or a
   // data directory of another region; Corruption for an unknown format.
   static Result<std::unique_ptr<Db>> Open(const Options& options);
+  // Connects to a deltakv-server at `url` (http://HOST:PORT), with a bearer
+  // token when the server requires one. Nothing is sent until the first
+  // call; a server that cannot be reached makes calls fail Unavailable.
+  static Result<std::unique_ptr<Db>> Connect(std::string_view url,
+                                             std::string token = {});
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;

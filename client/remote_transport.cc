@@ -1,0 +1,201 @@
+// The remote transport: the typed facade over the REST API of a
+// deltakv-server, with connection reuse. Server errors map back to the
+// Status codes the embedded transport returns.
+#include <nlohmann/json.hpp>
+
+#include "client/http_client.h"
+#include "client/transport.h"
+
+namespace deltakv {
+
+namespace {
+
+using nlohmann::json;
+
+std::string Enc(std::string_view in) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : in) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+Code CodeOf(std::string_view name) {
+  if (name == "not_found") return Code::kNotFound;
+  if (name == "wrong_type") return Code::kWrongType;
+  if (name == "too_large") return Code::kTooLarge;
+  if (name == "unavailable") return Code::kUnavailable;
+  if (name == "timeout") return Code::kTimeout;
+  if (name == "unauthorized") return Code::kUnauthorized;
+  if (name == "internal") return Code::kIOError;
+  return Code::kInvalidArgument;  // bad_request, method_not_allowed, 415
+}
+
+KeyType TypeOf(std::string_view t) {
+  if (t == "counter") return KeyType::kCounter;
+  if (t == "register") return KeyType::kRegister;
+  if (t == "set") return KeyType::kSet;
+  return KeyType::kList;
+}
+
+class RemoteTransport final : public Transport {
+ public:
+  explicit RemoteTransport(std::unique_ptr<HttpClient> http)
+      : http_(std::move(http)) {}
+
+  Result<int64_t> CounterIncrement(const std::string& key,
+                                   int64_t by) override {
+    DELTAKV_ASSIGN_OR_RETURN(json j,
+                             Call("POST", "/v1/counter/" + Enc(key) + "/incr",
+                                  json{{"by", by}}.dump()));
+    return Int(j, "value");
+  }
+  Result<int64_t> CounterValue(const std::string& key) override {
+    DELTAKV_ASSIGN_OR_RETURN(json j, Call("GET", "/v1/counter/" + Enc(key)));
+    return Int(j, "value");
+  }
+  Status RegisterSet(const std::string& key, std::string_view value) override {
+    // The REST API stores JSON values; bytes that are not JSON travel as a
+    // JSON string.
+    json v = json::parse(value, nullptr, false);
+    if (v.is_discarded()) v = std::string(value);
+    return Call("PUT", "/v1/register/" + Enc(key),
+                json{{"value", v}}.dump(-1, ' ', false,
+                                        json::error_handler_t::replace))
+        .status();
+  }
+  Result<RegisterValue> RegisterGet(const std::string& key) override {
+    DELTAKV_ASSIGN_OR_RETURN(json j, Call("GET", "/v1/register/" + Enc(key)));
+    RegisterValue out;
+    try {
+      out.value = j.at("value").dump();
+      out.updated_at = j.at("updated_at").get<std::string>();
+      out.origin = j.at("origin").get<std::string>();
+    } catch (const json::exception& e) {
+      return Malformed(e.what());
+    }
+    return out;
+  }
+  Result<uint64_t> SetAdd(const std::string& key,
+                          const std::vector<std::string>& m) override {
+    return SetOp("add", key, m);
+  }
+  Result<uint64_t> SetRemove(const std::string& key,
+                             const std::vector<std::string>& m) override {
+    return SetOp("remove", key, m);
+  }
+  Result<bool> SetContains(const std::string& key,
+                           std::string_view member) override {
+    DELTAKV_ASSIGN_OR_RETURN(
+        json j,
+        Call("GET", "/v1/set/" + Enc(key) + "/contains?member=" + Enc(member)));
+    return Bool(j, "contains");
+  }
+  Result<std::vector<std::string>> SetMembers(const std::string& key) override {
+    DELTAKV_ASSIGN_OR_RETURN(json j, Call("GET", "/v1/set/" + Enc(key)));
+    try {
+      return j.at("members").get<std::vector<std::string>>();
+    } catch (const json::exception& e) {
+      return Malformed(e.what());
+    }
+  }
+  Result<bool> Delete(std::string_view key) override {
+    DELTAKV_ASSIGN_OR_RETURN(json j, Call("DELETE", "/v1/keys/" + Enc(key)));
+    return Bool(j, "deleted");
+  }
+  Result<KeyType> TypeOf(std::string_view key) override {
+    DELTAKV_ASSIGN_OR_RETURN(json j, Call("GET", "/v1/keys/" + Enc(key)));
+    try {
+      return deltakv::TypeOf(j.at("type").get<std::string>());
+    } catch (const json::exception& e) {
+      return Malformed(e.what());
+    }
+  }
+  Result<ScanResult> Scan(std::string_view prefix, std::string_view cursor,
+                          size_t limit) override {
+    std::string target =
+        "/v1/keys?prefix=" + Enc(prefix) + "&limit=" + std::to_string(limit);
+    if (!cursor.empty()) target += "&cursor=" + Enc(cursor);
+    DELTAKV_ASSIGN_OR_RETURN(json j, Call("GET", target));
+    ScanResult out;
+    try {
+      for (const json& k : j.at("keys")) {
+        out.keys.push_back(
+            KeyEntry{k.at("key").get<std::string>(),
+                     deltakv::TypeOf(k.at("type").get<std::string>())});
+      }
+      if (!j.at("cursor").is_null())
+        out.cursor = j["cursor"].get<std::string>();
+    } catch (const json::exception& e) {
+      return Malformed(e.what());
+    }
+    return out;
+  }
+
+ private:
+  static Status Malformed(const char* what) {
+    return Status::Corruption(
+        std::string("unexpected answer from the server: ") + what);
+  }
+
+  Result<json> Call(std::string_view method, const std::string& target,
+                    std::string_view body = {}) {
+    DELTAKV_ASSIGN_OR_RETURN(HttpResult r,
+                             http_->Request(method, target, body));
+    json j = json::parse(r.body, nullptr, false);
+    if (r.status != 200) {
+      if (!j.is_discarded() && j.contains("error") && j["error"].is_object()) {
+        const json& e = j["error"];
+        return Status(CodeOf(e.value("code", "")), e.value("message", ""));
+      }
+      return Status::IOError("HTTP " + std::to_string(r.status));
+    }
+    if (j.is_discarded()) return Malformed("not JSON");
+    return j;
+  }
+
+  static Result<int64_t> Int(const json& j, const char* field) {
+    auto it = j.find(field);
+    if (it == j.end() || !it->is_number_integer()) return Malformed(field);
+    return it->get<int64_t>();
+  }
+  static Result<bool> Bool(const json& j, const char* field) {
+    auto it = j.find(field);
+    if (it == j.end() || !it->is_boolean()) return Malformed(field);
+    return it->get<bool>();
+  }
+  Result<uint64_t> SetOp(const char* verb, const std::string& key,
+                         const std::vector<std::string>& m) {
+    DELTAKV_ASSIGN_OR_RETURN(
+        json j, Call("POST", "/v1/set/" + Enc(key) + "/" + verb,
+                     json{{"members", m}}.dump(
+                         -1, ' ', false, json::error_handler_t::replace)));
+    auto it = j.find("size");
+    if (it == j.end() || !it->is_number_unsigned()) return Malformed("size");
+    return it->get<uint64_t>();
+  }
+
+  std::unique_ptr<HttpClient> http_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> NewRemoteTransport(std::string_view url,
+                                              std::string token,
+                                              Status* status) {
+  auto http = HttpClient::Create(url, std::move(token));
+  if (!http.ok()) {
+    *status = http.status();
+    return nullptr;
+  }
+  return std::make_unique<RemoteTransport>(std::move(http).value());
+}
+
+}  // namespace deltakv

@@ -1,0 +1,233 @@
+// deltakv: the command-line client of a deltakv-server.
+//   deltakv [--url URL] [--token T] [--json] COMMAND ...
+// Exit status: 0 success, 1 server or connection error (message shown),
+// 2 usage error.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "client/http_client.h"
+
+using nlohmann::json;
+
+namespace {
+
+std::string Enc(std::string_view in) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : in) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+struct Context {
+  std::unique_ptr<deltakv::HttpClient> http;
+  bool json_out = false;
+};
+
+// Sends a request; on success stores the parsed answer in *out. Returns the
+// process exit code.
+int Call(Context& ctx, const char* method, const std::string& target,
+         const json* body, json* out) {
+  std::string payload = body ? body->dump() : std::string();
+  auto r = ctx.http->Request(method, target, payload);
+  if (!r.ok()) {
+    std::cerr << "deltakv: " << r.status().ToString() << "\n";
+    return 1;
+  }
+  json j = json::parse(r->body, nullptr, false);
+  if (r->status != 200) {
+    if (ctx.json_out) {
+      std::cout << r->body << "\n";
+    } else if (!j.is_discarded() && j.contains("error")) {
+      std::cerr << "deltakv: " << j["error"].value("code", "error") << ": "
+                << j["error"].value("message", "") << "\n";
+    } else {
+      std::cerr << "deltakv: HTTP " << r->status << "\n";
+    }
+    return 1;
+  }
+  if (j.is_discarded()) {
+    std::cerr << "deltakv: the server's answer is not JSON\n";
+    return 1;
+  }
+  *out = std::move(j);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"deltakv: command-line client of a deltakv-server"};
+  app.require_subcommand(1);
+  std::string url = "http://127.0.0.1:8080", token;
+  bool json_out = false;
+  app.add_option("--url", url, "server URL")
+      ->envname("DELTAKV_URL")
+      ->capture_default_str();
+  app.add_option("--token", token, "API bearer token")
+      ->envname("DELTAKV_TOKEN");
+  app.add_flag("--json", json_out, "print the server's JSON answers");
+
+  std::string key, value;
+  int64_t n = 1, index = 0;
+  std::vector<std::string> items;
+  std::string prefix;
+
+  auto* counter = app.add_subcommand("counter", "PN-counters");
+  counter->require_subcommand(1);
+  auto* c_incr =
+      counter->add_subcommand("incr", "add N (default 1, may be negative)");
+  c_incr->add_option("KEY", key)->required();
+  c_incr->add_option("N", n);
+  auto* c_get = counter->add_subcommand("get", "read a counter");
+  c_get->add_option("KEY", key)->required();
+
+  auto* reg = app.add_subcommand("register", "last-writer-wins registers");
+  reg->require_subcommand(1);
+  auto* r_set = reg->add_subcommand("set", "write a JSON value");
+  r_set->add_option("KEY", key)->required();
+  r_set->add_option("JSON", value)->required();
+  auto* r_get = reg->add_subcommand("get", "read a register");
+  r_get->add_option("KEY", key)->required();
+
+  auto* set = app.add_subcommand("set", "add-wins sets");
+  set->require_subcommand(1);
+  auto* s_add = set->add_subcommand("add", "add members");
+  s_add->add_option("KEY", key)->required();
+  s_add->add_option("MEMBER", items)->required();
+  auto* s_remove = set->add_subcommand("remove", "remove members");
+  s_remove->add_option("KEY", key)->required();
+  s_remove->add_option("MEMBER", items)->required();
+  auto* s_members = set->add_subcommand("members", "list members");
+  s_members->add_option("KEY", key)->required();
+
+  auto* list = app.add_subcommand("list", "lists");
+  list->require_subcommand(1);
+  auto* l_insert = list->add_subcommand("insert", "insert values at INDEX");
+  l_insert->add_option("KEY", key)->required();
+  l_insert->add_option("INDEX", index)->required();
+  l_insert->add_option("VALUE", items)->required();
+  auto* l_get = list->add_subcommand("get", "read a list");
+  l_get->add_option("KEY", key)->required();
+
+  auto* del = app.add_subcommand("del", "delete a key (observed-remove)");
+  del->add_option("KEY", key)->required();
+  auto* keys = app.add_subcommand("keys", "list keys");
+  keys->add_option("PREFIX", prefix);
+  auto* status = app.add_subcommand("status", "the region's status");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "deltakv: " << e.what() << "\nRun deltakv --help.\n";
+    return 2;
+  }
+  Context ctx;
+  ctx.json_out = json_out;
+  auto http = deltakv::HttpClient::Create(url, token);
+  if (!http.ok()) {
+    std::cerr << "deltakv: " << http.status().message() << "\n";
+    return 2;
+  }
+  ctx.http = std::move(http).value();
+
+  json out;
+  auto print_json = [&] { std::cout << out.dump() << "\n"; };
+  int rc;
+  const std::string k = Enc(key);
+  if (c_incr->parsed()) {
+    json body{{"by", n}};
+    if ((rc = Call(ctx, "POST", "/v1/counter/" + k + "/incr", &body, &out)))
+      return rc;
+    json_out ? print_json()
+             : void(std::cout << out["value"].get<int64_t>() << "\n");
+  } else if (c_get->parsed()) {
+    if ((rc = Call(ctx, "GET", "/v1/counter/" + k, nullptr, &out))) return rc;
+    json_out ? print_json()
+             : void(std::cout << out["value"].get<int64_t>() << "\n");
+  } else if (r_set->parsed()) {
+    json v = json::parse(value, nullptr, false);
+    if (v.is_discarded()) {
+      std::cerr
+          << "deltakv: JSON is not valid JSON (quote strings: '\"text\"')\n";
+      return 2;
+    }
+    json body{{"value", v}};
+    if ((rc = Call(ctx, "PUT", "/v1/register/" + k, &body, &out))) return rc;
+    json_out ? print_json() : void(std::cout << "ok\n");
+  } else if (r_get->parsed()) {
+    if ((rc = Call(ctx, "GET", "/v1/register/" + k, nullptr, &out))) return rc;
+    json_out ? print_json() : void(std::cout << out["value"].dump() << "\n");
+  } else if (s_add->parsed() || s_remove->parsed()) {
+    json body{{"members", items}};
+    const char* verb = s_add->parsed() ? "add" : "remove";
+    if ((rc = Call(ctx, "POST", "/v1/set/" + k + "/" + verb, &body, &out)))
+      return rc;
+    json_out ? print_json()
+             : void(std::cout << out["size"].get<uint64_t>() << "\n");
+  } else if (s_members->parsed()) {
+    if ((rc = Call(ctx, "GET", "/v1/set/" + k, nullptr, &out))) return rc;
+    if (json_out) {
+      print_json();
+    } else {
+      for (const auto& m : out["members"])
+        std::cout << m.get<std::string>() << "\n";
+    }
+  } else if (l_insert->parsed()) {
+    json body{{"index", index}, {"values", items}};
+    if ((rc = Call(ctx, "POST", "/v1/list/" + k + "/insert", &body, &out)))
+      return rc;
+    json_out ? print_json()
+             : void(std::cout << out["length"].get<uint64_t>() << "\n");
+  } else if (l_get->parsed()) {
+    if ((rc = Call(ctx, "GET", "/v1/list/" + k, nullptr, &out))) return rc;
+    if (json_out) {
+      print_json();
+    } else {
+      for (const auto& v : out["values"])
+        std::cout << v.get<std::string>() << "\n";
+    }
+  } else if (del->parsed()) {
+    if ((rc = Call(ctx, "DELETE", "/v1/keys/" + k, nullptr, &out))) return rc;
+    json_out ? print_json()
+             : void(std::cout
+                    << (out["deleted"].get<bool>() ? "deleted" : "not found")
+                    << "\n");
+  } else if (keys->parsed()) {
+    std::string cursor;
+    json all = json::array();
+    for (;;) {
+      std::string target = "/v1/keys?limit=1000&prefix=" + Enc(prefix);
+      if (!cursor.empty()) target += "&cursor=" + Enc(cursor);
+      if ((rc = Call(ctx, "GET", target, nullptr, &out))) return rc;
+      for (const auto& e : out["keys"]) {
+        if (json_out) {
+          all.push_back(e);
+        } else {
+          std::cout << e["key"].get<std::string>() << "\t"
+                    << e["type"].get<std::string>() << "\n";
+        }
+      }
+      if (out["cursor"].is_null()) break;
+      cursor = out["cursor"].get<std::string>();
+    }
+    if (json_out) std::cout << json{{"keys", all}}.dump() << "\n";
+  } else if (status->parsed()) {
+    if ((rc = Call(ctx, "GET", "/v1/status", nullptr, &out))) return rc;
+    std::cout << (json_out ? out.dump() : out.dump(2)) << "\n";
+  }
+  return 0;
+}
