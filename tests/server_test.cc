@@ -1,0 +1,488 @@
+// Black-box tests of deltakv-server: a real server process on a free
+// loopback port, talked to over HTTP (our client, raw sockets and the CLI).
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "client/http_client.h"
+#include "deltakv/db.h"
+#include "tests/server_harness.h"
+
+using deltakv::Code;
+using deltakv::HttpClient;
+using deltakv::testing::RawExchange;
+using deltakv::testing::ServerProcess;
+using deltakv::testing::StatusOf;
+using nlohmann::json;
+
+namespace {
+
+std::unique_ptr<HttpClient> Client(const ServerProcess& s,
+                                   std::string token = {}) {
+  REQUIRE_FALSE(s.url().empty());
+  auto c = HttpClient::Create(s.url(), std::move(token));
+  REQUIRE(c.ok());
+  return std::move(c).value();
+}
+
+struct Answer {
+  int status;
+  json body;
+};
+
+Answer Send(HttpClient& c, const char* method, const std::string& target,
+            const std::string& body = {}) {
+  auto r = c.Request(method, target, body);
+  REQUIRE(r.ok());
+  json j = json::parse(r->body, nullptr, false);
+  return Answer{r->status, j};
+}
+
+std::string ErrorCode(const Answer& a) {
+  if (!a.body.is_object() || !a.body.contains("error")) return "";
+  return a.body["error"].value("code", "");
+}
+
+std::string RawPost(const std::string& target, const std::string& body,
+                    const std::string& content_type = "application/json",
+                    const std::string& method = "POST") {
+  return method + " " + target +
+         " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: " +
+         content_type + "\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+}
+
+}  // namespace
+
+TEST_CASE("every route answers with the fields of the contract") {
+  ServerProcess server;
+  auto c = Client(server);
+
+  auto a = Send(*c, "POST", "/v1/counter/hits/incr", R"({"by":7})");
+  REQUIRE(a.status == 200);
+  CHECK(a.body["value"] == 7);
+  CHECK(a.body["token"].is_string());
+  a = Send(*c, "POST", "/v1/counter/hits/incr");  // default by = 1
+  CHECK(a.body["value"] == 8);
+  a = Send(*c, "POST", "/v1/counter/hits/incr", R"({"by":-10})");
+  CHECK(a.body["value"] == -2);
+  a = Send(*c, "GET", "/v1/counter/hits");
+  CHECK(a.body == json{{"key", "hits"}, {"type", "counter"}, {"value", -2}});
+
+  a = Send(*c, "PUT", "/v1/register/cfg", R"({"value":{"a":[1,"x",null]}})");
+  REQUIRE(a.status == 200);
+  CHECK(a.body["token"].is_string());
+  a = Send(*c, "GET", "/v1/register/cfg");
+  CHECK(a.body["value"] == json::parse(R"({"a":[1,"x",null]})"));
+  CHECK(a.body["type"] == "register");
+  CHECK(a.body["origin"] == "local");
+  CHECK(a.body["updated_at"].is_string());
+
+  a = Send(*c, "POST", "/v1/set/tags/add", R"({"members":["b","a","c"]})");
+  CHECK(a.body["size"] == 3);
+  a = Send(*c, "POST", "/v1/set/tags/remove", R"({"members":["c"]})");
+  CHECK(a.body["size"] == 2);
+  a = Send(*c, "GET", "/v1/set/tags");
+  CHECK(a.body["members"] == json{"a", "b"});
+  CHECK(a.body["size"] == 2);
+  CHECK(Send(*c, "GET", "/v1/set/tags/contains?member=a").body["contains"] ==
+        true);
+  CHECK(Send(*c, "GET", "/v1/set/tags/contains?member=z").body["contains"] ==
+        false);
+
+  a = Send(*c, "GET", "/v1/keys/tags");
+  CHECK(a.body["type"] == "set");
+  CHECK(a.body["members"] == json{"a", "b"});
+  a = Send(*c, "GET", "/v1/keys?prefix=&limit=2");
+  REQUIRE(a.status == 200);
+  CHECK(a.body["keys"].size() == 2);
+  REQUIRE(a.body["cursor"].is_string());
+  a = Send(*c, "GET",
+           "/v1/keys?limit=2&cursor=" + a.body["cursor"].get<std::string>());
+  CHECK(a.body["keys"].size() == 1);
+  CHECK(a.body["cursor"].is_null());
+
+  a = Send(*c, "DELETE", "/v1/keys/tags");
+  CHECK(a.body["deleted"] == true);
+  CHECK(Send(*c, "GET", "/v1/set/tags").status == 404);
+  CHECK(Send(*c, "DELETE", "/v1/keys/tags").body["deleted"] == false);
+
+  // Percent-encoded keys, including '/' and UTF-8.
+  a = Send(*c, "POST", "/v1/counter/a%2Fb%20%C3%A9/incr");
+  CHECK(a.status == 200);
+  CHECK(Send(*c, "GET", "/v1/keys/a%2Fb%20%C3%A9").body["key"] == "a/b é");
+
+  a = Send(*c, "GET", "/v1/status");
+  CHECK(a.body["region"] == "local");
+  CHECK(a.body["sequence"].is_number_unsigned());
+  CHECK(a.body["peers"].is_array());
+  CHECK(Send(*c, "GET", "/healthz").status == 200);
+  CHECK(Send(*c, "GET", "/readyz").status == 200);
+  auto m = c->Request("GET", "/metrics");
+  REQUIRE(m.ok());
+  CHECK(m->body.find("deltakv_http_requests_total{route=\"counter_incr\","
+                     "status=\"200\"}") != std::string::npos);
+  CHECK(m->body.find("deltakv_http_request_duration_seconds_bucket") !=
+        std::string::npos);
+  CHECK(m->body.find("deltakv_map_bytes{kind=\"used\"}") != std::string::npos);
+}
+
+TEST_CASE("causal tokens: after= and wait_regions on a single region") {
+  ServerProcess server;
+  auto c = Client(server);
+  auto w = Send(*c, "POST", "/v1/counter/k/incr");
+  std::string token = w.body["token"];
+  CHECK(Send(*c, "GET", "/v1/counter/k?after=" + token).status == 200);
+  CHECK(Send(*c, "POST", "/v1/counter/k/incr?wait_regions=1").status == 200);
+  // A token from a region this one has never heard of cannot be covered.
+  auto t = Send(*c, "GET", "/v1/counter/k?after=elsewhere:5&timeout_ms=50");
+  CHECK(t.status == 504);
+  CHECK(ErrorCode(t) == "timeout");
+  CHECK(Send(*c, "GET", "/v1/counter/k?after=garbage").status == 400);
+  CHECK(Send(*c, "POST", "/v1/counter/k/incr?wait_regions=3").status == 400);
+}
+
+TEST_CASE("every documented error has its status and code") {
+  ServerProcess server(
+      {"--max-value-bytes", "512", "--max-body-bytes", "4096"});
+  auto c = Client(server);
+  REQUIRE(Send(*c, "POST", "/v1/counter/c/incr").status == 200);
+
+  struct Case {
+    const char* method;
+    std::string target, body;
+    int status;
+    const char* code;
+  };
+  const std::vector<Case> cases = {
+      {"POST", "/v1/counter/c/incr", "{\"by\":", 400, "bad_request"},
+      {"POST", "/v1/counter/c/incr", R"({"by":"1"})", 400, "bad_request"},
+      {"POST", "/v1/counter/c/incr", R"({"by":1.5})", 400, "bad_request"},
+      {"POST", "/v1/counter/c/incr", "[1]", 400, "bad_request"},
+      {"POST", "/v1/counter/c/incr", R"({"by":18446744073709551615})", 400,
+       "bad_request"},
+      {"PUT", "/v1/register/r", R"({"val":1})", 400, "bad_request"},
+      {"PUT", "/v1/register/r", "", 400, "bad_request"},
+      {"POST", "/v1/set/s/add", R"({"members":"x"})", 400, "bad_request"},
+      {"POST", "/v1/set/s/add", R"({"members":[1]})", 400, "bad_request"},
+      {"POST", "/v1/set/s/add", R"({"members":[]})", 400, "bad_request"},
+      {"POST", "/v1/set/s/add", R"({})", 400, "bad_request"},
+      {"POST", "/v1/set/c/add", R"({"members":["x"]})", 409, "wrong_type"},
+      {"GET", "/v1/register/c", "", 409, "wrong_type"},
+      {"PUT", "/v1/register/r", "{\"value\":\"" + std::string(600, 'v') + "\"}",
+       413, "too_large"},
+      {"POST", "/v1/set/s/add",
+       "{\"members\":[\"" + std::string(600, 'm') + "\"]}", 413, "too_large"},
+      {"GET", "/v1/counter/missing", "", 404, "not_found"},
+      {"GET", "/v1/nothing/here", "", 404, "not_found"},
+      {"GET", "/v1/counter/c/incr", "", 405, "method_not_allowed"},
+      {"DELETE", "/v1/counter/c", "", 405, "method_not_allowed"},
+      {"GET", "/v1/counter/%zz", "", 400, "bad_request"},
+      {"GET", "/v1/counter/%4", "", 400, "bad_request"},
+      {"GET", "/v1/counter/" + std::string(1025, 'k'), "", 400, "bad_request"},
+      {"GET", "/v1/counter/%FF%FE", "", 400, "bad_request"},
+      {"GET", "/v1/set/s/contains", "", 400, "bad_request"},
+      {"GET", "/v1/keys?limit=abc", "", 400, "bad_request"},
+      {"GET", "/v1/keys?cursor=zz", "", 400, "bad_request"},
+  };
+  for (const Case& k : cases) {
+    INFO(k.method << " " << k.target.substr(0, 60) << " "
+                  << k.body.substr(0, 60));
+    auto a = Send(*c, k.method, k.target, k.body);
+    CHECK(a.status == k.status);
+    CHECK(ErrorCode(a) == k.code);
+    CHECK(a.body["error"]["message"].is_string());
+  }
+  // An empty key segment.
+  CHECK(Send(*c, "GET", "/v1/counter/").status == 400);
+
+  // Counter overflow is a 400 and changes nothing.
+  REQUIRE(
+      Send(*c, "POST", "/v1/counter/big/incr", R"({"by":9223372036854775807})")
+          .status == 200);
+  auto o = Send(*c, "POST", "/v1/counter/big/incr", R"({"by":1})");
+  CHECK(o.status == 400);
+  CHECK(o.body["error"]["message"].get<std::string>().find("overflow") !=
+        std::string::npos);
+  CHECK(Send(*c, "GET", "/v1/counter/big").body["value"] ==
+        9223372036854775807LL);
+
+  // Raw-socket cases: media type, body, URL and header limits.
+  std::string raw =
+      RawExchange(server.port(),
+                  RawPost("/v1/counter/c/incr", R"({"by":1})", "text/plain"));
+  CHECK(StatusOf(raw) == 415);
+  CHECK(raw.find("unsupported_media_type") != std::string::npos);
+  raw = RawExchange(server.port(),
+                    RawPost("/v1/register/r", std::string(5000, ' '),
+                            "application/json", "PUT"));
+  CHECK(StatusOf(raw) == 413);
+  raw = RawExchange(server.port(), "GET /v1/counter/" + std::string(9000, 'k') +
+                                       " HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(StatusOf(raw) == 414);
+  raw = RawExchange(server.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nX: " +
+                                       std::string(20000, 'h') + "\r\n\r\n");
+  CHECK(StatusOf(raw) == 431);
+  raw = RawExchange(server.port(),
+                    "GET /healthz HTTP/1.1\r\nno colon here\r\n\r\n");
+  CHECK(StatusOf(raw) == 400);
+  // Deeply nested JSON: refused, no stack overflow.
+  raw = RawExchange(
+      server.port(),
+      RawPost("/v1/register/r", "{\"value\":" + std::string(3000, '[') + "}",
+              "application/json", "PUT"));
+  CHECK(StatusOf(raw) == 400);
+  CHECK(raw.find("nested deeper") != std::string::npos);
+  CHECK(Send(*c, "GET", "/healthz").status == 200);
+}
+
+TEST_CASE("bearer tokens guard /v1 and leave health and metrics open") {
+  ServerProcess server({"--tokens", "alpha-secret,beta-secret"});
+  auto anon = Client(server);
+  auto wrong = Client(server, "alpha-secreT");
+  auto good = Client(server, "beta-secret");
+  auto a = Send(*anon, "GET", "/v1/status");
+  CHECK(a.status == 401);
+  CHECK(ErrorCode(a) == "unauthorized");
+  CHECK(Send(*wrong, "POST", "/v1/counter/c/incr").status == 401);
+  CHECK(Send(*good, "POST", "/v1/counter/c/incr").status == 200);
+  CHECK(Send(*anon, "GET", "/healthz").status == 200);
+  CHECK(Send(*anon, "GET", "/readyz").status == 200);
+  CHECK(Send(*anon, "GET", "/metrics").status == 200);
+}
+
+TEST_CASE("a slow client cannot hold the server: header timeout closes it") {
+  ServerProcess server(
+      {"--header-timeout-ms", "300", "--idle-timeout-ms", "300"});
+  auto c = Client(server);
+  std::atomic<bool> done{false};
+  std::string stalled;
+  auto t0 = std::chrono::steady_clock::now();
+  std::thread slow([&] {
+    // Starts a request and never finishes its headers.
+    stalled = RawExchange(server.port(), "GET /healthz HTTP/1.1\r\nHost: x",
+                          std::chrono::seconds(10), /*half_close=*/false);
+    done = true;
+  });
+  for (int i = 0; i < 20; ++i) {
+    CHECK(Send(*c, "GET", "/healthz").status == 200);
+  }
+  slow.join();
+  auto waited = std::chrono::steady_clock::now() - t0;
+  CHECK(done);
+  CHECK(waited < std::chrono::seconds(5));  // closed by the server, not us
+  CHECK(stalled.empty());
+}
+
+TEST_CASE(
+    "1,000 random malformed requests leave the server up and the data "
+    "intact") {
+  ServerProcess server({"--header-timeout-ms", "200", "--body-timeout-ms",
+                        "200", "--idle-timeout-ms", "200"});
+  auto c = Client(server);
+  REQUIRE(Send(*c, "POST", "/v1/counter/keep/incr", R"({"by":42})").status ==
+          200);
+  REQUIRE(Send(*c, "POST", "/v1/set/keepset/add", R"({"members":["a","b"]})")
+              .status == 200);
+  REQUIRE(
+      Send(*c, "PUT", "/v1/register/keepreg", R"({"value":[1,2]})").status ==
+      200);
+
+  std::mt19937 rng(12345);
+  auto pick = [&](const std::vector<std::string>& v) {
+    return v[rng() % v.size()];
+  };
+  const std::vector<std::string> methods = {"GET",   "POST", "PUT",    "DELETE",
+                                            "PATCH", "",     "G\x01T", "POST "};
+  // Targets name other keys than the kept ones: a random request may turn
+  // out well-formed, and then it must not touch what we check.
+  const std::vector<std::string> targets = {
+      "/v1/counter/fz/incr",
+      "/v1/set/fzset/add",
+      "/v1/register/fzreg",
+      "/v1/keys/%",
+      "/v1/list/x/insert",
+      "/v1/keys?cursor=%zz",
+      "/",
+      "/v1/counter/" + std::string(2000, 'x'),
+      "/v1//",
+      "*",
+      "/v1/set/%00/add"};
+  const std::vector<std::string> bodies = {
+      "",
+      "{",
+      "{\"by\":",
+      "{\"by\":1e400}",
+      "{\"members\":[1,2]}",
+      "{\"value\":" + std::string(200, '[') + "}",
+      "null",
+      "\"str\"",
+      "{\"by\":-9223372036854775808}",
+      "{\"members\":[\"\\ud800\"]}",
+      "\xff\xfe\xfd",
+      "{\"index\":-1,\"values\":[]}"};
+  int answered = 0;
+  for (int i = 0; i < 1000; ++i) {
+    std::string req;
+    switch (rng() % 4) {
+      case 0: {  // random bytes
+        size_t n = rng() % 300;
+        for (size_t k = 0; k < n; ++k) req.push_back(static_cast<char>(rng()));
+        break;
+      }
+      case 1: {  // garbled request line and headers
+        req = pick(methods) + " " + pick(targets) + " HTTP/1.1\r\nHost: x\r\n" +
+              (rng() % 2 ? "Content-Length: " + std::to_string(rng() % 50)
+                         : "Transfer-Encoding: chunked") +
+              "\r\nConnection: close\r\n\r\n" + pick(bodies);
+        break;
+      }
+      default:  // well-formed HTTP, hostile JSON
+        req = RawPost(pick(targets), pick(bodies));
+    }
+    std::string raw =
+        RawExchange(server.port(), req, std::chrono::milliseconds(2000));
+    const int status = StatusOf(raw);
+    if (status != 0) ++answered;
+    // Answered with a client error (or closed); never a server error.
+    CHECK(status < 500);
+  }
+  CHECK(answered > 300);
+  // Still serving, nothing lost.
+  CHECK(Send(*c, "GET", "/healthz").status == 200);
+  CHECK(Send(*c, "GET", "/v1/counter/keep").body["value"] == 42);
+  CHECK(Send(*c, "GET", "/v1/set/keepset").body["members"] == json{"a", "b"});
+  CHECK(Send(*c, "GET", "/v1/register/keepreg").body["value"] == json{1, 2});
+}
+
+TEST_CASE("the remote typed client round-trips every type") {
+  ServerProcess server;
+  auto db_or = deltakv::Db::Connect(server.url());
+  REQUIRE(db_or.ok());
+  deltakv::Db& db = **db_or;
+  CHECK(*db.Counter("c").Increment(5) == 5);
+  CHECK(*db.Counter("c").Increment(-2) == 3);
+  CHECK(*db.Counter("c").Value() == 3);
+  REQUIRE(db.Register("r").Set(R"({"x":1})").ok());
+  auto r = db.Register("r").Get();
+  REQUIRE(r.ok());
+  CHECK(json::parse(r->value) == json{{"x", 1}});
+  CHECK(r->origin == "local");
+  CHECK(*db.Set("s").Add({"b", "a"}) == 2);
+  CHECK(*db.Set("s").Remove({"b"}) == 1);
+  CHECK(*db.Set("s").Contains("a"));
+  CHECK(*db.Set("s").Members() == std::vector<std::string>{"a"});
+  CHECK(*db.TypeOf("s") == deltakv::KeyType::kSet);
+  auto scan = db.Scan("", "", 2);
+  REQUIRE(scan.ok());
+  CHECK(scan->keys.size() == 2);
+  REQUIRE(scan->cursor);
+  auto rest = db.Scan("", *scan->cursor, 2);
+  CHECK(rest->keys.size() == 1);
+  CHECK(*db.Delete("s"));
+  // Errors map to the embedded API's codes.
+  CHECK(db.Set("c").Add({"x"}).status().code() == Code::kWrongType);
+  CHECK(db.Counter("nope").Value().status().code() == Code::kNotFound);
+  CHECK(db.Counter("").Increment().status().code() == Code::kInvalidArgument);
+  CHECK(db.Counter("c").Increment(INT64_MAX).status().code() ==
+        Code::kInvalidArgument);
+  auto down = deltakv::Db::Connect("http://127.0.0.1:1");
+  REQUIRE(down.ok());
+  CHECK((*down)->Counter("c").Value().status().code() == Code::kUnavailable);
+}
+
+namespace {
+// Runs the CLI; returns its exit status and fills *out with stdout.
+int Cli(const ServerProcess& s, const std::string& args, std::string* out) {
+  std::string cmd = std::string(DELTAKV_CLI_BIN) + " --url " + s.url() + " " +
+                    args + " 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  out->clear();
+  char buf[512];
+  while (fgets(buf, sizeof buf, p)) *out += buf;
+  int status = pclose(p);
+  return WEXITSTATUS(status);
+}
+}  // namespace
+
+TEST_CASE("the CLI round-trips every type with the documented exit codes") {
+  ServerProcess server;
+  std::string out;
+  CHECK(Cli(server, "counter incr visits 5", &out) == 0);
+  CHECK(out == "5\n");
+  CHECK(Cli(server, "counter incr visits", &out) == 0);
+  CHECK(out == "6\n");
+  CHECK(Cli(server, "counter get visits", &out) == 0);
+  CHECK(out == "6\n");
+  CHECK(Cli(server, "register set cfg '{\"a\":1}'", &out) == 0);
+  CHECK(Cli(server, "register get cfg", &out) == 0);
+  CHECK(out == "{\"a\":1}\n");
+  CHECK(Cli(server, "set add tags x y", &out) == 0);
+  CHECK(out == "2\n");
+  CHECK(Cli(server, "set remove tags x", &out) == 0);
+  CHECK(Cli(server, "set members tags", &out) == 0);
+  CHECK(out == "y\n");
+  CHECK(Cli(server, "keys", &out) == 0);
+  CHECK(out == "cfg\tregister\ntags\tset\nvisits\tcounter\n");
+  CHECK(Cli(server, "--json counter get visits", &out) == 0);
+  CHECK(json::parse(out)["value"] == 6);
+  CHECK(Cli(server, "del tags", &out) == 0);
+  CHECK(out == "deleted\n");
+  CHECK(Cli(server, "status", &out) == 0);
+  CHECK(json::parse(out)["region"] == "local");
+  // Server errors exit 1, usage errors 2.
+  CHECK(Cli(server, "set add visits x", &out) == 1);
+  CHECK(Cli(server, "counter get missing", &out) == 1);
+  CHECK(Cli(server, "counter get", &out) == 2);
+  CHECK(Cli(server, "frobnicate", &out) == 2);
+  CHECK(Cli(server, "register set cfg not-json", &out) == 2);
+}
+
+TEST_CASE("graceful shutdown under load loses no acknowledged write") {
+  char tmpl[] = "/tmp/deltakv-shutdown-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  int64_t acked = 0, attempted = 0;
+  {
+    ServerProcess server({}, dir);
+    REQUIRE_FALSE(server.url().empty());
+    std::atomic<int64_t> ok{0}, tried{0};
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> writers;
+    for (int t = 0; t < 8; ++t) {
+      writers.emplace_back([&] {
+        auto c = HttpClient::Create(server.url());
+        while (!stop) {
+          ++tried;
+          auto r = (*c)->Request("POST", "/v1/counter/load/incr");
+          if (r.ok() && r->status == 200) {
+            ++ok;
+          } else {
+            break;  // server going away
+          }
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    int status = server.Stop();  // SIGTERM while the writers run
+    stop = true;
+    for (auto& w : writers) w.join();
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    acked = ok;
+    attempted = tried;
+  }
+  REQUIRE(acked > 0);
+  ServerProcess again({}, dir);
+  auto c = Client(again);
+  auto a = Send(*c, "GET", "/v1/counter/load");
+  REQUIRE(a.status == 200);
+  CHECK(a.body["value"].get<int64_t>() >= acked);
+  CHECK(a.body["value"].get<int64_t>() <= attempted);
+  again.Stop();
+  std::filesystem::remove_all(dir);
+}
