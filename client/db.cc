@@ -49,6 +49,27 @@ Result<std::vector<std::string>> SetHandle::Members() const {
   return t_->SetMembers(key_);
 }
 
+Result<uint64_t> ListHandle::Insert(uint64_t index,
+                                    const std::vector<std::string>& values) {
+  return t_->ListEdit(key_, 0, index, 0, values);
+}
+Result<uint64_t> ListHandle::Delete(uint64_t index, uint64_t count) {
+  return t_->ListEdit(key_, 1, index, count, {});
+}
+Result<uint64_t> ListHandle::PushBack(const std::vector<std::string>& values) {
+  return t_->ListEdit(key_, 2, 0, 0, values);
+}
+Result<uint64_t> ListHandle::PushFront(const std::vector<std::string>& values) {
+  return t_->ListEdit(key_, 3, 0, 0, values);
+}
+Result<ListRange> ListHandle::Range(uint64_t offset, uint64_t limit) const {
+  return t_->ListGet(key_, offset, limit);
+}
+Result<uint64_t> ListHandle::Length() const {
+  DELTAKV_ASSIGN_OR_RETURN(ListRange r, t_->ListGet(key_, 0, 1));
+  return r.length;
+}
+
 Db::Db(std::unique_ptr<Transport> t) : t_(std::move(t)) {}
 Db::~Db() = default;
 

@@ -69,6 +69,27 @@ class EmbeddedTransport final : public Transport {
   Result<std::vector<std::string>> SetMembers(const std::string& key) override {
     return replica_->SetMembers(key);
   }
+  Result<uint64_t> ListEdit(const std::string& key, int kind, uint64_t index,
+                            uint64_t count,
+                            const std::vector<std::string>& values) override {
+    Op op;
+    op.key = key;
+    op.index = index;
+    op.count = count;
+    op.members = values;
+    op.kind = kind == 0   ? OpKind::kListInsert
+              : kind == 1 ? OpKind::kListDelete
+                          : OpKind::kListPush;
+    op.front = kind == 3;
+    DELTAKV_ASSIGN_OR_RETURN(replication::OpResult r, replica_->Apply(op));
+    return r.size;
+  }
+  Result<ListRange> ListGet(const std::string& key, uint64_t offset,
+                            uint64_t limit) override {
+    DELTAKV_ASSIGN_OR_RETURN(replication::ListPage p,
+                             replica_->ListRange(key, offset, limit));
+    return ListRange{std::move(p.values), p.length};
+  }
   Result<bool> Delete(std::string_view key) override {
     Op op;
     op.kind = OpKind::kDelete;

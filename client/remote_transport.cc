@@ -106,6 +106,44 @@ class RemoteTransport final : public Transport {
       return Malformed(e.what());
     }
   }
+  Result<uint64_t> ListEdit(const std::string& key, int kind, uint64_t index,
+                            uint64_t count,
+                            const std::vector<std::string>& values) override {
+    json body;
+    std::string verb;
+    if (kind == 0) {
+      verb = "insert";
+      body = {{"index", index}, {"values", values}};
+    } else if (kind == 1) {
+      verb = "delete";
+      body = {{"index", index}, {"count", count}};
+    } else {
+      verb = "push";
+      body = {{"values", values}, {"side", kind == 3 ? "front" : "back"}};
+    }
+    DELTAKV_ASSIGN_OR_RETURN(
+        json j,
+        Call("POST", "/v1/list/" + Enc(key) + "/" + verb,
+             body.dump(-1, ' ', false, json::error_handler_t::replace)));
+    auto it = j.find("length");
+    if (it == j.end() || !it->is_number_unsigned()) return Malformed("length");
+    return it->get<uint64_t>();
+  }
+  Result<ListRange> ListGet(const std::string& key, uint64_t offset,
+                            uint64_t limit) override {
+    std::string target =
+        "/v1/list/" + Enc(key) + "?offset=" + std::to_string(offset);
+    if (limit != 0) target += "&limit=" + std::to_string(limit);
+    DELTAKV_ASSIGN_OR_RETURN(json j, Call("GET", target));
+    ListRange out;
+    try {
+      out.values = j.at("values").get<std::vector<std::string>>();
+      out.length = j.at("length").get<uint64_t>();
+    } catch (const json::exception& e) {
+      return Malformed(e.what());
+    }
+    return out;
+  }
   Result<bool> Delete(std::string_view key) override {
     DELTAKV_ASSIGN_OR_RETURN(json j, Call("DELETE", "/v1/keys/" + Enc(key)));
     return Bool(j, "deleted");

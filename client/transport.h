@@ -31,6 +31,13 @@ class Transport {
                                    std::string_view member) = 0;
   virtual Result<std::vector<std::string>> SetMembers(
       const std::string& key) = 0;
+  // List edits: kind 0 insert at index, 1 delete count at index, 2 push
+  // back, 3 push front. Return the length afterwards.
+  virtual Result<uint64_t> ListEdit(const std::string& key, int kind,
+                                    uint64_t index, uint64_t count,
+                                    const std::vector<std::string>& values) = 0;
+  virtual Result<ListRange> ListGet(const std::string& key, uint64_t offset,
+                                    uint64_t limit) = 0;
   virtual Result<bool> Delete(std::string_view key) = 0;
   virtual Result<KeyType> TypeOf(std::string_view key) = 0;
   virtual Result<ScanResult> Scan(std::string_view prefix,

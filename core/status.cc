@@ -1,5 +1,8 @@
 #include "deltakv/status.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace deltakv {
 
 std::string_view CodeName(Code code) {
@@ -36,6 +39,12 @@ std::string Status::ToString() const {
     out += message_;
   }
   return out;
+}
+
+void DieOnResultError(const Status& status) {
+  std::fprintf(stderr, "deltakv: value of a failed Result accessed: %s\n",
+               status.ToString().c_str());
+  std::abort();
 }
 
 Status Status::WithContext(std::string_view context) const {

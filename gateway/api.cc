@@ -349,9 +349,15 @@ void Api::Read(const std::shared_ptr<Call>& call) {
       j["size"] = v->size();
       break;
     }
+    case crdt::CrdtType::kList: {
+      auto v = replica_->ListRange(m.key, m.offset, m.limit);
+      if (!v.ok()) return Fail(call, v.status());
+      j["values"] = v->values;
+      j["length"] = v->length;
+      break;
+    }
     default:
-      return FailApi(call, ApiError{404, "not_found",
-                                    "the list type is not available yet"});
+      return Fail(call, Status::WrongType("unsupported key type"));
   }
   Finish(call, 200, Dump(j));
 }
@@ -389,9 +395,23 @@ void Api::Write(const std::shared_ptr<Call>& call) {
     case Route::kKeyDelete:
       op.kind = OpKind::kDelete;
       break;
+    case Route::kListInsert:
+      op.kind = OpKind::kListInsert;
+      op.index = static_cast<uint64_t>(m.index);
+      op.members = m.values;
+      break;
+    case Route::kListDelete:
+      op.kind = OpKind::kListDelete;
+      op.index = static_cast<uint64_t>(m.index);
+      op.count = static_cast<uint64_t>(m.count);
+      break;
+    case Route::kListPush:
+      op.kind = OpKind::kListPush;
+      op.front = m.front;
+      op.members = m.values;
+      break;
     default:
-      return FailApi(call, ApiError{404, "not_found",
-                                    "the list type is not available yet"});
+      return FailApi(call, ApiError{404, "not_found", "no such route"});
   }
   const Route route = m.route;
   replica_->Submit(std::move(op),
@@ -408,6 +428,11 @@ void Api::Write(const std::shared_ptr<Call>& call) {
                          break;
                        case Route::kKeyDelete:
                          j["deleted"] = r->deleted;
+                         break;
+                       case Route::kListInsert:
+                       case Route::kListDelete:
+                       case Route::kListPush:
+                         j["length"] = r->size;
                          break;
                        default:
                          break;

@@ -169,6 +169,36 @@ Status DecodeRegisterValue(std::string_view bytes, bool* present,
   return Status::OK();
 }
 
+std::string ListChunkKey(uint64_t key_id, uint64_t hash) {
+  std::string out;
+  AppendU64(&out, key_id);
+  AppendU64(&out, hash);
+  return out;
+}
+
+Status ReadListBytes(const storage::ReadTxn& txn, uint64_t key_id,
+                     std::string_view directory, std::string* out) {
+  out->clear();
+  if (directory.empty()) return Status::OK();
+  size_t pos = 0;
+  uint32_t n;
+  if (!ReadU32(directory, &pos, &n) ||
+      (directory.size() - pos) != size_t{n} * 8) {
+    return Bad("list chunk directory malformed");
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    uint64_t h;
+    ReadU64(directory, &pos, &h);
+    std::string_view chunk;
+    Status s =
+        txn.Get(storage::Table::kRecords, ListChunkKey(key_id, h), &chunk);
+    if (s.IsNotFound()) return Bad("list chunk missing");
+    DELTAKV_RETURN_IF_ERROR(s);
+    out->append(chunk);
+  }
+  return Status::OK();
+}
+
 std::string AppliedKey(std::string_view region) {
   return "applied/" + std::string(region);
 }

@@ -13,6 +13,7 @@
 #include "core/ids.h"
 #include "crdt/codec.h"
 #include "deltakv/status.h"
+#include "storage/environment.h"
 
 namespace deltakv::replication {
 
@@ -55,6 +56,13 @@ std::string EncodeRegisterValue(bool present, std::string_view region,
                                 std::string_view value);
 Status DecodeRegisterValue(std::string_view bytes, bool* present,
                            std::string* region, std::string* value);
+
+// List chunks: table kRecords, key [key_id][chunk hash], value the chunk;
+// the key header's payload is the directory [u32 n][n x u64 hash], in order.
+std::string ListChunkKey(uint64_t key_id, uint64_t hash);
+// Concatenates the chunks `directory` names (the encoded list state).
+Status ReadListBytes(const storage::ReadTxn& txn, uint64_t key_id,
+                     std::string_view directory, std::string* out);
 
 // Table kMeta keys.
 inline constexpr std::string_view kMetaFormat = "format";

@@ -35,7 +35,8 @@ Result<uint64_t> GetU64(const storage::ReadTxn& txn, std::string_view key,
 
 }  // namespace
 
-Replica::Replica(const ReplicaOptions& options) : options_(options) {}
+Replica::Replica(const ReplicaOptions& options)
+    : options_(options), list_cache_(std::make_unique<ListCache>()) {}
 
 Result<std::unique_ptr<Replica>> Replica::Open(const ReplicaOptions& options) {
   DELTAKV_RETURN_IF_ERROR(RegionId::Parse(options.region).status());
@@ -219,7 +220,8 @@ void Replica::CommitBatch(std::vector<Pending>& batch) {
       failure = txn_or.status();
     } else {
       storage::WriteTxn& txn = *txn_or;
-      TxnApply apply(&txn, options_, replica_id_, &clock_, &next_key_id_);
+      TxnApply apply(&txn, options_, replica_id_, &clock_, &next_key_id_,
+                     list_cache_.get());
       for (Pending& p : batch) {
         if (!p.origin.empty()) {
           // A remote batch: entries above the origin's watermark, in order.
@@ -294,6 +296,7 @@ void Replica::CommitBatch(std::vector<Pending>& batch) {
       if (!failure.ok()) txn.Abort();
     }
     if (failure.ok()) break;
+    list_cache_->entries.clear();  // may hold uncommitted edits
     local_seq_ = seq_before;
     next_key_id_ = key_id_before;
     if (failure.message().find("MDB_MAP_FULL") != std::string::npos &&

@@ -31,9 +31,15 @@
 #include "deltakv/status.h"
 #include "storage/environment.h"
 
+namespace deltakv::crdt {
+class List;
+}
+
 namespace deltakv::replication {
 
 enum class Durability { kSync, kPeriodic };
+
+struct ListCache;  // replication/txn_apply.h
 
 struct ReplicaOptions {
   std::string path;              // data directory
@@ -54,6 +60,9 @@ enum class OpKind {
   kSetAdd,
   kSetRemove,
   kDelete,
+  kListInsert,
+  kListDelete,
+  kListPush,
 };
 
 struct Op {
@@ -61,7 +70,10 @@ struct Op {
   std::string key;
   int64_t by = 0;                    // counter increment
   std::string value;                 // register value
-  std::vector<std::string> members;  // set add/remove
+  std::vector<std::string> members;  // set add/remove; list values
+  uint64_t index = 0;                // list insert/delete
+  uint64_t count = 0;                // list delete
+  bool front = false;                // list push: front instead of back
 };
 
 struct OpResult {
@@ -83,6 +95,11 @@ struct ReplicaStats {
   uint64_t ops = 0;               // operations and remote batches in them
   uint64_t commit_micros = 0;     // total time in commit (incl. fsync)
   uint64_t map_full_retries = 0;  // batches retried after growing the map
+};
+
+struct ListPage {
+  std::vector<std::string> values;
+  uint64_t length = 0;  // the whole list's length
 };
 
 struct KeyInfo {
@@ -130,6 +147,10 @@ class Replica {
   Result<RegisterValue> RegisterGet(std::string_view key) const;
   Result<std::vector<std::string>> SetMembers(std::string_view key) const;
   Result<bool> SetContains(std::string_view key, std::string_view member) const;
+  // Up to `limit` values from `offset` (limit 0: to the end).
+  // InvalidArgument when offset > length.
+  Result<ListPage> ListRange(std::string_view key, uint64_t offset,
+                             uint64_t limit) const;
   Result<crdt::CrdtType> TypeOf(std::string_view key) const;
   // Live keys starting with `prefix`, in storage order, after the storage
   // position `after` (from a previous page), at most `limit`.
@@ -182,6 +203,9 @@ class Replica {
 
   // Writer-thread state.
   uint64_t next_key_id_ = 1;
+  // Decoded lists by key id, with the chunk directory they match; writer
+  // thread only, cleared when a batch fails.
+  std::unique_ptr<ListCache> list_cache_;
   uint64_t local_seq_ = 0;
   std::atomic<uint64_t> committed_seq_{0};
   std::atomic<uint64_t> stat_batches_{0}, stat_ops_{0}, stat_commit_us_{0},

@@ -1,5 +1,6 @@
 // The read side of Replica: each call runs in its own LMDB read transaction
 // and never waits for the writer.
+#include "crdt/list_codec.h"
 #include "replication/records.h"
 #include "replication/replica.h"
 #include "storage/keys.h"
@@ -104,6 +105,29 @@ Result<bool> Replica::SetContains(std::string_view key,
   std::vector<Dot> dots;
   DELTAKV_RETURN_IF_ERROR(DecodeMember(name, bytes, &full, &dots));
   return full == member;
+}
+
+Result<ListPage> Replica::ListRange(std::string_view key, uint64_t offset,
+                                    uint64_t limit) const {
+  crdt::List list;
+  {
+    DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+    KeyHeader h;
+    DELTAKV_RETURN_IF_ERROR(LoadLive(txn, key, CrdtType::kList, &h));
+    std::string bytes;
+    DELTAKV_RETURN_IF_ERROR(ReadListBytes(txn, h.key_id, h.payload, &bytes));
+    DELTAKV_RETURN_IF_ERROR(crdt::Decode(bytes, &list));
+  }
+  ListPage page;
+  page.length = list.size();
+  if (offset > page.length) {
+    return Status::InvalidArgument("offset " + std::to_string(offset) +
+                                   " is past the end of the list (length " +
+                                   std::to_string(page.length) + ")");
+  }
+  uint64_t n = limit == 0 ? page.length - offset : limit;
+  DELTAKV_ASSIGN_OR_RETURN(page.values, list.Read(offset, n));
+  return page;
 }
 
 Result<CrdtType> Replica::TypeOf(std::string_view key) const {

@@ -1,5 +1,7 @@
 #include "replication/txn_apply.h"
 
+#include "crdt/list_codec.h"
+#include "storage/chunker.h"
 #include "storage/keys.h"
 
 namespace deltakv::replication {
@@ -70,6 +72,11 @@ Result<OpResult> TxnApply::Local(const Op& op, std::string* delta,
     case OpKind::kDelete:
       *type = k.header.type;
       return Delete(k, delta);
+    case OpKind::kListInsert:
+    case OpKind::kListDelete:
+    case OpKind::kListPush:
+      *type = CrdtType::kList;
+      return ListOp(k, op, delta);
   }
   return Status::InvalidArgument("unknown operation");
 }
@@ -327,9 +334,121 @@ Result<OpResult> TxnApply::Delete(Loaded& k, std::string* delta) {
       *delta = crdt::Encode(d);
       return r;
     }
+    case CrdtType::kList: {
+      if (!k.header.live) return r;
+      DELTAKV_ASSIGN_OR_RETURN(crdt::List * list, LoadList(k));
+      DELTAKV_ASSIGN_OR_RETURN(crdt::List d, list->Delete(0, list->size()));
+      DELTAKV_RETURN_IF_ERROR(StoreList(k, *list));
+      *delta = crdt::Encode(d);
+      return r;
+    }
     default:
       return Status::InvalidArgument("delete of this type is not supported");
   }
+}
+
+// ------------------------------------------------------------------ list
+
+Result<crdt::List*> TxnApply::LoadList(const Loaded& k) {
+  auto it = list_cache_->entries.find(k.header.key_id);
+  if (it != list_cache_->entries.end() &&
+      it->second.directory == k.header.payload) {
+    return &it->second.list;
+  }
+  crdt::List list;
+  const std::string& dir = k.header.payload;
+  if (k.exists && !dir.empty()) {
+    std::string bytes;
+    DELTAKV_RETURN_IF_ERROR(
+        Check(ReadListBytes(*txn_, k.header.key_id, dir, &bytes)));
+    DELTAKV_RETURN_IF_ERROR(crdt::Decode(bytes, &list));
+  }
+  if (list_cache_->entries.size() >= ListCache::kMaxEntries) {
+    list_cache_->entries.erase(list_cache_->entries.begin());
+  }
+  auto& entry = list_cache_->entries[k.header.key_id];
+  entry.directory = dir;
+  entry.list = std::move(list);
+  return &entry.list;
+}
+
+Status TxnApply::StoreList(Loaded& k, const crdt::List& list) {
+  // Old chunk names, to delete the ones the new state no longer uses.
+  std::vector<uint64_t> old_hashes;
+  {
+    const std::string& dir = k.header.payload;
+    size_t pos = 0;
+    uint32_t n = 0;
+    if (!dir.empty() && storage::ReadU32(dir, &pos, &n)) {
+      for (uint32_t i = 0; i < n; ++i) {
+        uint64_t h;
+        if (!storage::ReadU64(dir, &pos, &h)) break;
+        old_hashes.push_back(h);
+      }
+    }
+  }
+  std::sort(old_hashes.begin(), old_hashes.end());
+  const std::string bytes = crdt::Encode(list);
+  std::vector<std::string_view> chunks = storage::ContentChunks(bytes);
+  std::string dir;
+  storage::AppendU32(&dir, static_cast<uint32_t>(chunks.size()));
+  std::vector<uint64_t> new_hashes;
+  for (std::string_view c : chunks) {
+    uint64_t h = storage::ChunkHash(c);
+    storage::AppendU64(&dir, h);
+    new_hashes.push_back(h);
+    if (std::binary_search(old_hashes.begin(), old_hashes.end(), h)) continue;
+    DELTAKV_RETURN_IF_ERROR(
+        Check(txn_->Put(Table::kRecords, ListChunkKey(k.header.key_id, h), c)));
+  }
+  std::sort(new_hashes.begin(), new_hashes.end());
+  for (uint64_t h : old_hashes) {
+    if (std::binary_search(new_hashes.begin(), new_hashes.end(), h)) continue;
+    DELTAKV_RETURN_IF_ERROR(
+        Check(txn_->Delete(Table::kRecords, ListChunkKey(k.header.key_id, h))));
+  }
+  auto it = list_cache_->entries.find(k.header.key_id);
+  if (it != list_cache_->entries.end()) it->second.directory = dir;
+  k.header.payload = std::move(dir);
+  k.header.count = list.size();
+  k.header.live = list.size() > 0;
+  return StoreHeader(k);
+}
+
+Result<OpResult> TxnApply::ListOp(Loaded& k, const Op& op, std::string* delta) {
+  DELTAKV_RETURN_IF_ERROR(CheckType(k, CrdtType::kList));
+  for (const std::string& v : op.members) {
+    if (v.size() > options_.max_value_bytes) {
+      return Status::TooLarge("list value of " + std::to_string(v.size()) +
+                              " bytes exceeds max_value_bytes");
+    }
+  }
+  if (op.kind != OpKind::kListDelete && op.members.empty()) {
+    return Status::InvalidArgument("values must not be empty");
+  }
+  Init(&k, CrdtType::kList);
+  DELTAKV_ASSIGN_OR_RETURN(crdt::List * list, LoadList(k));
+  Result<crdt::List> d = Status::InvalidArgument("unknown list operation");
+  switch (op.kind) {
+    case OpKind::kListInsert:
+      d = list->Insert(replica_, op.index, op.members);
+      break;
+    case OpKind::kListDelete:
+      d = list->Delete(op.index, op.count);
+      break;
+    default:
+      d = op.front ? list->PushFront(replica_, op.members)
+                   : list->PushBack(replica_, op.members);
+  }
+  if (!d.ok()) {
+    // The list is unchanged; a key created by this failed op is not stored.
+    return d.status();
+  }
+  DELTAKV_RETURN_IF_ERROR(StoreList(k, *list));
+  *delta = crdt::Encode(*d);
+  OpResult r;
+  r.size = list->size();
+  return r;
 }
 
 // ---------------------------------------------------------------- remote
@@ -383,6 +502,14 @@ Status TxnApply::Remote(const std::string& key, CrdtType type,
           LoadSet(k, members, &d.context(), &partial, &before));
       partial.Join(d);
       return PersistSet(k, before, partial);
+    }
+    case CrdtType::kList: {
+      crdt::List d;
+      DELTAKV_RETURN_IF_ERROR(crdt::Decode(delta, &d));
+      Init(&k, type);
+      DELTAKV_ASSIGN_OR_RETURN(crdt::List * list, LoadList(k));
+      list->Join(std::move(d));
+      return StoreList(k, *list);
     }
     default:
       return Status::InvalidArgument(

@@ -18,21 +18,36 @@
 
 #include "core/hlc.h"
 #include "crdt/aw_or_set.h"
+#include "crdt/list.h"
 #include "replication/records.h"
 #include "replication/replica.h"
 #include "storage/environment.h"
 
 namespace deltakv::replication {
 
+// Lists decoded by the writer, so that consecutive edits of one list do not
+// decode it again. An entry is used only while the key's stored chunk
+// directory equals `directory`.
+struct ListCache {
+  struct Entry {
+    std::string directory;
+    crdt::List list;
+  };
+  static constexpr size_t kMaxEntries = 16;
+  std::map<uint64_t, Entry> entries;  // key id -> entry
+};
+
 class TxnApply {
  public:
   TxnApply(storage::WriteTxn* txn, const ReplicaOptions& options,
-           ReplicaId replica, HybridClock* clock, uint64_t* next_key_id)
+           ReplicaId replica, HybridClock* clock, uint64_t* next_key_id,
+           ListCache* list_cache)
       : txn_(txn),
         options_(options),
         replica_(replica),
         clock_(clock),
-        next_key_id_(next_key_id) {}
+        next_key_id_(next_key_id),
+        list_cache_(list_cache) {}
 
   // Applies a local operation. On success sets *delta (codec bytes, empty
   // when the operation changed nothing) and *type. A rejected operation
@@ -67,6 +82,12 @@ class TxnApply {
   Result<OpResult> Register(Loaded& k, const Op& op, std::string* delta);
   Result<OpResult> SetOp(Loaded& k, const Op& op, std::string* delta);
   Result<OpResult> Delete(Loaded& k, std::string* delta);
+  Result<OpResult> ListOp(Loaded& k, const Op& op, std::string* delta);
+
+  // List records: the encoded state cut into content-defined chunks under
+  // [key id][chunk hash]; the header payload is the chunk directory.
+  Result<crdt::List*> LoadList(const Loaded& k);
+  Status StoreList(Loaded& k, const crdt::List& list);
 
   // Set records: the partial state holding the members named, the members
   // whose dots `cover` contains, and the key's context.
@@ -87,6 +108,7 @@ class TxnApply {
   ReplicaId replica_;
   HybridClock* clock_;
   uint64_t* next_key_id_;
+  ListCache* list_cache_;
   bool storage_failed_ = false;
 
   // Marks storage errors (anything but NotFound) as batch failures.

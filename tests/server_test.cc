@@ -486,3 +486,48 @@ TEST_CASE("graceful shutdown under load loses no acknowledged write") {
   again.Stop();
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("list routes, the remote List handle and the CLI") {
+  ServerProcess server;
+  auto c = Client(server);
+  auto a = Send(*c, "POST", "/v1/list/l/push", R"({"values":["b","c"]})");
+  REQUIRE(a.status == 200);
+  CHECK(a.body["length"] == 2);
+  CHECK(a.body["token"].is_string());
+  a = Send(*c, "POST", "/v1/list/l/push", R"({"values":["a"],"side":"front"})");
+  CHECK(a.body["length"] == 3);
+  a = Send(*c, "POST", "/v1/list/l/insert", R"({"index":3,"values":["d"]})");
+  CHECK(a.body["length"] == 4);
+  a = Send(*c, "POST", "/v1/list/l/delete", R"({"index":0,"count":1})");
+  CHECK(a.body["length"] == 3);
+  a = Send(*c, "GET", "/v1/list/l?offset=1&limit=1");
+  CHECK(a.body ==
+        json{{"key", "l"}, {"type", "list"}, {"values", {"c"}}, {"length", 3}});
+  CHECK(Send(*c, "GET", "/v1/keys/l").body["values"] == json{"b", "c", "d"});
+  CHECK(Send(*c, "POST", "/v1/list/l/insert", R"({"index":9,"values":["z"]})")
+            .status == 400);
+  CHECK(Send(*c, "POST", "/v1/list/l/delete", R"({"index":0,"count":0})")
+            .status == 400);
+  CHECK(Send(*c, "POST", "/v1/list/l/push", R"({"values":["x"],"side":"up"})")
+            .status == 400);
+  CHECK(Send(*c, "GET", "/v1/list/l?offset=4").status == 400);
+  CHECK(Send(*c, "GET", "/v1/list/none").status == 404);
+
+  auto db = deltakv::Db::Connect(server.url());
+  REQUIRE(db.ok());
+  auto l = (*db)->List("remote");
+  CHECK(*l.PushBack({"1", "2"}) == 2);
+  CHECK(*l.Insert(1, {"x"}) == 3);
+  CHECK(*l.Delete(0, 1) == 2);
+  CHECK(*l.PushFront({"0"}) == 3);
+  CHECK(l.Range()->values == std::vector<std::string>{"0", "x", "2"});
+  CHECK(*l.Length() == 3);
+  CHECK(l.Insert(10, {"y"}).status().code() == Code::kInvalidArgument);
+
+  std::string out;
+  CHECK(Cli(server, "list insert cli 0 a b c", &out) == 0);
+  CHECK(out == "3\n");
+  CHECK(Cli(server, "list get cli", &out) == 0);
+  CHECK(out == "a\nb\nc\n");
+  CHECK(Cli(server, "list insert cli 9 z", &out) == 1);
+}

@@ -107,6 +107,31 @@ class SetHandle {
   std::string key_;
 };
 
+struct ListRange {
+  std::vector<std::string> values;
+  uint64_t length = 0;  // the whole list's length
+};
+
+// A list key (non-interleaving concurrent inserts). Edits return the length
+// afterwards. Errors add InvalidArgument for an index past the end.
+class ListHandle {
+ public:
+  Result<uint64_t> Insert(uint64_t index,
+                          const std::vector<std::string>& values);
+  Result<uint64_t> Delete(uint64_t index, uint64_t count);
+  Result<uint64_t> PushBack(const std::vector<std::string>& values);
+  Result<uint64_t> PushFront(const std::vector<std::string>& values);
+  // Up to `limit` values from `offset` (0: to the end).
+  Result<ListRange> Range(uint64_t offset = 0, uint64_t limit = 0) const;
+  Result<uint64_t> Length() const;
+
+ private:
+  friend class Db;
+  ListHandle(Transport* t, std::string key) : t_(t), key_(std::move(key)) {}
+  Transport* t_;
+  std::string key_;
+};
+
 class Db {
  public:
   // Opens an embedded region replica. InvalidArgument for bad options or a
@@ -129,6 +154,9 @@ class Db {
   }
   SetHandle Set(std::string_view key) {
     return SetHandle(t_.get(), std::string(key));
+  }
+  ListHandle List(std::string_view key) {
+    return ListHandle(t_.get(), std::string(key));
   }
 
   // Observed-remove of the key: true if it held something. Not an error if

@@ -87,8 +87,11 @@ class Status {
   std::string message_;
 };
 
+// Reports a value access on a failed Result and aborts (any build type).
+[[noreturn]] void DieOnResultError(const Status& status);
+
 // Either a T or a non-OK Status. Accessing the value of a failed Result is a
-// programming error (asserted).
+// programming error: the process aborts with the error's text.
 template <typename T>
 class Result {
  public:
@@ -102,15 +105,15 @@ class Result {
   const Status& status() const { return status_; }
 
   T& value() & {
-    assert(ok());
+    if (!ok()) DieOnResultError(status_);
     return *value_;
   }
   const T& value() const& {
-    assert(ok());
+    if (!ok()) DieOnResultError(status_);
     return *value_;
   }
   T&& value() && {
-    assert(ok());
+    if (!ok()) DieOnResultError(status_);
     return std::move(*value_);
   }
   T* operator->() { return &value(); }

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -232,4 +233,53 @@ TEST_CASE(
     CHECK(*db->Counter("own" + std::to_string(t)).Value() == 2 * kOps);
   }
   CHECK(db->Set("members").Members()->size() == size_t{kThreads * kOps});
+}
+
+TEST_CASE("lists insert, delete, push and read ranges durably") {
+  TempDir dir;
+  {
+    auto db = OpenDb(dir.path);
+    auto l = db->List("doc");
+    CHECK(*l.Insert(0, {"h", "e", "l", "l", "o"}) == 5);
+    CHECK(*l.PushBack({"!"}) == 6);
+    CHECK(*l.PushFront({">"}) == 7);
+    CHECK(*l.Delete(1, 1) == 6);
+    CHECK(l.Range()->values ==
+          std::vector<std::string>{">", "e", "l", "l", "o", "!"});
+    auto part = l.Range(1, 3);
+    REQUIRE(part.ok());
+    CHECK(part->values == std::vector<std::string>{"e", "l", "l"});
+    CHECK(part->length == 6);
+    CHECK(l.Insert(99, {"x"}).status().code() == Code::kInvalidArgument);
+    CHECK(l.Delete(5, 2).status().code() == Code::kInvalidArgument);
+    CHECK(l.Range(7).status().code() == Code::kInvalidArgument);
+    CHECK(db->Counter("doc").Increment().status().code() == Code::kWrongType);
+    CHECK(*db->TypeOf("doc") == KeyType::kList);
+  }
+  auto db = OpenDb(dir.path);  // reopened: nothing lost
+  CHECK(*db->List("doc").Length() == 6);
+  CHECK(*db->Delete("doc"));
+  CHECK(db->List("doc").Range().status().code() == Code::kNotFound);
+  CHECK(*db->List("doc").PushBack({"again"}) == 1);
+}
+
+TEST_CASE("a long list is stored in bounded chunks and survives many edits") {
+  TempDir dir;
+  auto db = OpenDb(dir.path);
+  auto l = db->List("text");
+  std::vector<std::string> model;
+  std::mt19937 rng(7);
+  for (int i = 0; i < 3000; ++i) {
+    if (model.empty() || rng() % 4 != 0) {
+      uint64_t at = rng() % (model.size() + 1);
+      std::string v(1, static_cast<char>('a' + rng() % 26));
+      REQUIRE(l.Insert(at, {v}).ok());
+      model.insert(model.begin() + static_cast<int64_t>(at), v);
+    } else {
+      uint64_t at = rng() % model.size();
+      REQUIRE(l.Delete(at, 1).ok());
+      model.erase(model.begin() + static_cast<int64_t>(at));
+    }
+  }
+  CHECK(l.Range()->values == model);
 }
