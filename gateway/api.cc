@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "replication/replica.h"
+#include "replication/streams.h"
 
 namespace deltakv::gateway {
 
@@ -251,7 +252,7 @@ void Api::Read(const std::shared_ptr<Call>& call) {
       }
       return Finish(call, 200, R"({"status":"ready"})");
     case Route::kMetrics:
-      return Finish(call, 200, metrics_.Render(*replica_),
+      return Finish(call, 200, metrics_.Render(*replica_, options_.streams),
                     "text/plain; version=0.0.4");
     case Route::kStatus: {
       json j;
@@ -265,7 +266,25 @@ void Api::Read(const std::shared_ptr<Call>& call) {
       }
       applied[replica_->region()] = replica_->LastSequence();
       j["applied"] = applied;
-      j["peers"] = json::array();
+      json peers = json::array();
+      if (options_.streams) {
+        for (const auto& p : options_.streams->Peers()) {
+          peers.push_back({{"region", p.region},
+                           {"connected", p.connected},
+                           {"last_heard_seconds", p.last_heard_s},
+                           {"applied", p.applied},
+                           {"latest", p.latest},
+                           {"lag", p.lag},
+                           {"lag_seconds", p.lag_seconds},
+                           {"acked", p.acked},
+                           {"bytes_in", p.bytes_in},
+                           {"catchups", p.catchups},
+                           {"state_transfers", p.state_transfers},
+                           {"dropped_frames", p.dropped_frames}});
+        }
+      }
+      j["peers"] = peers;
+      j["log_start"] = replica_->LogStart();
       auto u = replica_->Usage();
       j["storage"] = {{"map_used_bytes", u.used_bytes},
                       {"map_size_bytes", u.map_bytes},
@@ -366,12 +385,13 @@ void Api::Read(const std::shared_ptr<Call>& call) {
 
 void Api::Write(const std::shared_ptr<Call>& call) {
   const MappedRequest& m = call->m;
-  if (m.wait_regions > 1) {
-    // Only this region exists until geo-replication is configured.
+  const size_t regions = options_.streams ? options_.streams->RegionCount() : 1;
+  if (m.wait_regions > regions) {
     return FailApi(
         call, ApiError{400, "bad_request",
                        "wait_regions is " + std::to_string(m.wait_regions) +
-                           " but only 1 region is configured"});
+                           " but only " + std::to_string(regions) +
+                           " region(s) are configured"});
   }
   Op op;
   op.key = m.key;
@@ -414,32 +434,50 @@ void Api::Write(const std::shared_ptr<Call>& call) {
       return FailApi(call, ApiError{404, "not_found", "no such route"});
   }
   const Route route = m.route;
-  replica_->Submit(std::move(op),
-                   [this, call, route](Result<replication::OpResult> r) {
-                     if (!r.ok()) return Fail(call, r.status());
-                     json j;
-                     switch (route) {
-                       case Route::kCounterIncr:
-                         j["value"] = r->value;
-                         break;
-                       case Route::kSetAdd:
-                       case Route::kSetRemove:
-                         j["size"] = r->size;
-                         break;
-                       case Route::kKeyDelete:
-                         j["deleted"] = r->deleted;
-                         break;
-                       case Route::kListInsert:
-                       case Route::kListDelete:
-                       case Route::kListPush:
-                         j["length"] = r->size;
-                         break;
-                       default:
-                         break;
-                     }
-                     j["token"] = Token();
-                     Finish(call, 200, Dump(j));
-                   });
+  replica_->Submit(std::move(op), [this, call,
+                                   route](Result<replication::OpResult> r) {
+    if (!r.ok()) return Fail(call, r.status());
+    json j;
+    switch (route) {
+      case Route::kCounterIncr:
+        j["value"] = r->value;
+        break;
+      case Route::kSetAdd:
+      case Route::kSetRemove:
+        j["size"] = r->size;
+        break;
+      case Route::kKeyDelete:
+        j["deleted"] = r->deleted;
+        break;
+      case Route::kListInsert:
+      case Route::kListDelete:
+      case Route::kListPush:
+        j["length"] = r->size;
+        break;
+      default:
+        break;
+    }
+    j["token"] = Token();
+    const uint32_t wait = call->m.wait_regions;
+    const uint64_t seq = r->seq;
+    if (wait <= 1 || seq == 0 || !options_.streams) {
+      return Finish(call, 200, Dump(j));
+    }
+    // Answer once `wait` regions applied it.
+    auto* streams = options_.streams;
+    waiters_.Wait(
+        [streams, seq, wait] { return streams->RegionsCovering(seq) >= wait; },
+        std::chrono::milliseconds(call->m.timeout_ms),
+        [this, call, body = Dump(j), wait](bool ok) {
+          if (ok) return Finish(call, 200, body);
+          Finish(call, 504,
+                 ErrorJson("timeout", "fewer than " + std::to_string(wait) +
+                                          " regions applied the write "
+                                          "in time; it is applied "
+                                          "locally and will still "
+                                          "replicate"));
+        });
+  });
 }
 
 // ---------------------------------------------------------------- answers

@@ -23,7 +23,8 @@ class logger;
 
 namespace deltakv::replication {
 class Replica;
-}
+class Streams;
+}  // namespace deltakv::replication
 
 namespace deltakv::gateway {
 
@@ -32,6 +33,7 @@ struct ApiOptions {
   Auth auth;
   bool access_log = true;
   bool json_log = false;
+  replication::Streams* streams = nullptr;  // null: a single region
 };
 
 class Api {

@@ -65,6 +65,26 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
   app.add_flag("--insecure-replication", c.insecure_replication,
                "replicate in plaintext (development only)")
       ->envname("DELTAKV_INSECURE_REPLICATION");
+  app.add_option("--repl-batch-interval-ms", c.repl_batch_interval_ms,
+                 "a replication batch closes after this long")
+      ->envname("DELTAKV_REPL_BATCH_INTERVAL_MS")
+      ->check(CLI::Range(1u, 10000u));
+  app.add_option("--repl-heartbeat-ms", c.repl_heartbeat_ms,
+                 "heartbeat interval of replication links")
+      ->envname("DELTAKV_REPL_HEARTBEAT_MS")
+      ->check(CLI::Range(10u, 60000u));
+  app.add_option("--repl-hwm", c.repl_hwm,
+                 "ZeroMQ high-water mark of replication sockets")
+      ->envname("DELTAKV_REPL_HWM")
+      ->check(CLI::Range(1, 10000000));
+  app.add_option("--max-log-entries", c.max_log_entries,
+                 "delta log bound (older entries need a state transfer)")
+      ->envname("DELTAKV_MAX_LOG_ENTRIES")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  app.add_option("--repl-debug-drop-rate", c.repl_debug_drop_rate,
+                 "testing only: drop this fraction of received frames")
+      ->envname("DELTAKV_REPL_DEBUG_DROP_RATE")
+      ->check(CLI::Range(0.0, 0.99));
   app.add_option("--token-file", c.token_file,
                  "file of API bearer tokens, one per line")
       ->envname("DELTAKV_TOKEN_FILE");
@@ -166,12 +186,37 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
   }
   for (const std::string& p : c.peers) {
     size_t eq = p.find('=');
-    std::string host;
-    uint16_t port;
+    ServerConfig::Peer peer;
     if (eq == std::string::npos || !RegionId::Parse(p.substr(0, eq)).ok() ||
-        !SplitHostPort(p.substr(eq + 1), &host, &port)) {
+        !SplitHostPort(p.substr(eq + 1), &peer.host, &peer.port) ||
+        peer.port == 65535) {
       return usage("--peer: expected NAME=HOST:PORT, got '" + p + "'");
     }
+    peer.region = p.substr(0, eq);
+    if (peer.region == c.region) {
+      return usage("--peer: " + peer.region + " is this region");
+    }
+    for (const auto& other : c.peer_list) {
+      if (other.region == peer.region) {
+        return usage("--peer: " + peer.region + " given twice");
+      }
+    }
+    c.peer_list.push_back(peer);
+  }
+  if (!c.repl.empty()) {
+    if (!SplitHostPort(c.repl, &c.repl_host, &c.repl_port) ||
+        c.repl_port == 65535) {
+      return usage("--repl: expected HOST:PORT (PORT+1 is used too), got '" +
+                   c.repl + "'");
+    }
+    if (!c.insecure_replication &&
+        (c.curve_secret_key_file.empty() || c.curve_peer_keys_dir.empty())) {
+      return usage(
+          "--repl needs --curve-secret-key-file and --curve-peer-keys-dir "
+          "(or --insecure-replication for development)");
+    }
+  } else if (!c.peer_list.empty()) {
+    return usage("--peer needs --repl (this region's replication address)");
   }
   if (c.initial_map_bytes > c.max_map_bytes) {
     return usage("--initial-map-bytes is larger than --max-map-bytes");

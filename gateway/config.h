@@ -22,6 +22,11 @@ struct ServerConfig {
   std::string curve_secret_key_file;
   std::string curve_peer_keys_dir;
   bool insecure_replication = false;
+  uint32_t repl_batch_interval_ms = 2;
+  uint32_t repl_heartbeat_ms = 1000;
+  int repl_hwm = 10000;
+  uint64_t max_log_entries = 1000000;
+  double repl_debug_drop_rate = 0;  // fault injection, tests only
   std::string token_file;
   std::string tokens;  // comma-separated (DELTAKV_TOKENS)
   std::string durability = "sync";
@@ -47,6 +52,13 @@ struct ServerConfig {
   // Derived by Parse.
   std::string http_host;
   uint16_t http_port = 0;
+  std::string repl_host;
+  uint16_t repl_port = 0;
+  struct Peer {
+    std::string region, host;
+    uint16_t port = 0;
+  };
+  std::vector<Peer> peer_list;
 };
 
 // Parses argv. On success returns the config; otherwise prints the help or

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "replication/replica.h"
+#include "replication/streams.h"
 
 namespace deltakv::gateway {
 
@@ -34,9 +35,10 @@ void Metrics::CountRefused(int status) {
   refused_[StatusSlot(status)].fetch_add(1, std::memory_order_relaxed);
 }
 
-std::string Metrics::Render(const replication::Replica& replica) const {
+std::string Metrics::Render(const replication::Replica& replica,
+                            const replication::Streams* streams) const {
   std::string out;
-  char line[256];
+  char line[1024];
   auto status_label = [](size_t slot) {
     return kStatuses[slot] == 0 ? std::string("other")
                                 : std::to_string(kStatuses[slot]);
@@ -136,6 +138,95 @@ std::string Metrics::Render(const replication::Replica& replica) const {
                 "# TYPE deltakv_local_sequence gauge\n"
                 "deltakv_local_sequence %llu\n",
                 static_cast<unsigned long long>(replica.LastSequence()));
+  out += line;
+  std::snprintf(line, sizeof line,
+                "# HELP deltakv_delta_log_entries Entries in the delta log.\n"
+                "# TYPE deltakv_delta_log_entries gauge\n"
+                "deltakv_delta_log_entries %llu\n",
+                static_cast<unsigned long long>(replica.LastSequence() + 1 -
+                                                replica.LogStart()));
+  out += line;
+  if (streams == nullptr) return out;
+  struct Family {
+    const char* name;
+    const char* type;
+    const char* help;
+  };
+  const Family families[] = {
+      {"deltakv_peer_connected", "gauge",
+       "1 when the peer was heard from "
+       "within three heartbeats."},
+      {"deltakv_peer_last_heard_seconds", "gauge",
+       "Seconds since the last frame from the peer."},
+      {"deltakv_peer_applied_sequence", "gauge",
+       "The peer's sequence applied here."},
+      {"deltakv_peer_lag_deltas", "gauge",
+       "Peer sequence numbers not yet applied here."},
+      {"deltakv_peer_lag_seconds", "gauge",
+       "How long this region has been behind the peer."},
+      {"deltakv_peer_bytes_in_total", "counter",
+       "Bytes received from the peer."},
+      {"deltakv_peer_catchups_total", "counter", "Catch-up requests sent."},
+      {"deltakv_peer_state_transfers_total", "counter",
+       "State transfers completed."},
+      {"deltakv_peer_dropped_frames_total", "counter",
+       "Malformed or foreign frames dropped."},
+  };
+  auto peers = streams->Peers();
+  for (size_t f = 0; f < sizeof families / sizeof families[0]; ++f) {
+    out += std::string("# HELP ") + families[f].name + " " + families[f].help +
+           "\n# TYPE " + families[f].name + " " + families[f].type + "\n";
+    for (const auto& p : peers) {
+      double v = 0;
+      switch (f) {
+        case 0:
+          v = p.connected;
+          break;
+        case 1:
+          v = p.last_heard_s;
+          break;
+        case 2:
+          v = static_cast<double>(p.applied);
+          break;
+        case 3:
+          v = static_cast<double>(p.lag);
+          break;
+        case 4:
+          v = p.lag_seconds;
+          break;
+        case 5:
+          v = static_cast<double>(p.bytes_in);
+          break;
+        case 6:
+          v = static_cast<double>(p.catchups);
+          break;
+        case 7:
+          v = static_cast<double>(p.state_transfers);
+          break;
+        default:
+          v = static_cast<double>(p.dropped_frames);
+      }
+      std::snprintf(line, sizeof line, "%s{peer=\"%s\"} %.6g\n",
+                    families[f].name, p.region.c_str(), v);
+      out += line;
+    }
+  }
+  std::snprintf(line, sizeof line,
+                "# HELP deltakv_replication_bytes_out_total Bytes sent to "
+                "peers.\n# TYPE deltakv_replication_bytes_out_total counter\n"
+                "deltakv_replication_bytes_out_total %llu\n"
+                "# HELP deltakv_replication_dropped_frames_total Frames "
+                "dropped (malformed, oversized, foreign).\n"
+                "# TYPE deltakv_replication_dropped_frames_total counter\n"
+                "deltakv_replication_dropped_frames_total %llu\n"
+                "# HELP deltakv_curve_refused_total Peer connections refused "
+                "by the key allowlist.\n"
+                "# TYPE deltakv_curve_refused_total counter\n"
+                "deltakv_curve_refused_total %llu\n",
+                static_cast<unsigned long long>(
+                    peers.empty() ? 0 : peers.front().bytes_out),
+                static_cast<unsigned long long>(streams->dropped_frames()),
+                static_cast<unsigned long long>(streams->curve_refused()));
   out += line;
   return out;
 }

@@ -15,7 +15,8 @@
 
 namespace deltakv::replication {
 class Replica;
-}
+class Streams;
+}  // namespace deltakv::replication
 
 namespace deltakv::gateway {
 
@@ -28,7 +29,8 @@ class Metrics {
   // `route` is nullptr for requests that matched no route.
   void Observe(const RouteSpec* route, int status, double seconds);
   void CountRefused(int status);
-  std::string Render(const replication::Replica& replica) const;
+  std::string Render(const replication::Replica& replica,
+                     const replication::Streams* streams) const;
 
  private:
   static constexpr size_t kRoutes = 20;  // RouteTable() size + "unmatched"

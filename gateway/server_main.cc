@@ -12,6 +12,7 @@
 #include "gateway/config.h"
 #include "gateway/http_server.h"
 #include "replication/replica.h"
+#include "replication/streams.h"
 
 using namespace deltakv;
 
@@ -58,12 +59,9 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto log = MakeLogger(c);
-  if (!c.repl.empty() || !c.peers.empty()) {
-    Say(*log, c, spdlog::level::warn,
-        "geo-replication (--repl, --peer) is not part of this build yet: "
-        "running as a single region");
-  }
 
   gateway::ApiOptions api_options;
   api_options.limits.max_value_bytes = c.max_value_bytes;
@@ -96,6 +94,7 @@ int main(int argc, char** argv) {
   ro.initial_map_bytes = c.initial_map_bytes;
   ro.max_map_bytes = c.max_map_bytes;
   ro.max_value_bytes = c.max_value_bytes;
+  ro.max_log_entries = c.max_log_entries;
   auto replica = replication::Replica::Open(ro);
   if (!replica.ok()) {
     Say(*log, c, spdlog::level::err,
@@ -103,9 +102,56 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // Geo-replication.
+  std::unique_ptr<replication::Streams> streams;
+  gateway::Api* api_ptr = nullptr;
+  if (!c.repl.empty()) {
+    replication::StreamsOptions so;
+    so.bind_host = c.repl_host;
+    so.port = c.repl_port;
+    for (const auto& p : c.peer_list)
+      so.peers.push_back({p.region, p.host, p.port});
+    so.insecure = c.insecure_replication;
+    so.batch_interval_ms = c.repl_batch_interval_ms;
+    so.heartbeat_ms = c.repl_heartbeat_ms;
+    so.hwm = c.repl_hwm;
+    so.debug_drop_rate = c.repl_debug_drop_rate;
+    if (so.insecure) {
+      Say(*log, c, spdlog::level::warn,
+          "--insecure-replication: region links are NOT encrypted or "
+          "authenticated; use only for development");
+    } else {
+      auto keys = replication::LoadCurveKeys(c.curve_secret_key_file,
+                                             c.curve_peer_keys_dir);
+      if (!keys.ok()) {
+        Say(*log, c, spdlog::level::err, keys.status().ToString());
+        return keys.status().code() == Code::kUnavailable ? 1 : 2;
+      }
+      so.keys = std::move(keys).value();
+    }
+    auto s = replication::Streams::Start(replica->get(), std::move(so), log,
+                                         [&api_ptr] {
+                                           if (api_ptr) api_ptr->OnCommit();
+                                         });
+    if (!s.ok()) {
+      Say(*log, c, spdlog::level::err, s.status().ToString());
+      return 1;
+    }
+    streams = std::move(s).value();
+    api_options.streams = streams.get();
+    Say(*log, c, spdlog::level::info,
+        "replication on " + c.repl +
+            " (+1), peers: " + std::to_string(c.peer_list.size()) +
+            (c.insecure_replication ? ", plaintext" : ", CurveZMQ"));
+  }
+
   auto api = std::make_unique<gateway::Api>(replica->get(), api_options, log);
-  gateway::Api* api_ptr = api.get();
-  (*replica)->SetCommitListener([api_ptr](uint64_t) { api_ptr->OnCommit(); });
+  api_ptr = api.get();
+  replication::Streams* streams_ptr = streams.get();
+  (*replica)->SetCommitListener([api_ptr, streams_ptr](uint64_t) {
+    api_ptr->OnCommit();
+    if (streams_ptr) streams_ptr->Notify();
+  });
 
   gateway::HttpServerOptions ho;
   ho.host = c.http_host;
@@ -146,12 +192,37 @@ int main(int argc, char** argv) {
   }
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    // Configuration reload: the peer set (file, environment and flags are
+    // read again; other options need a restart).
+    int code = 0;
+    auto fresh = gateway::ParseServerConfig(argc, argv, &code);
+    if (!fresh) {
+      Say(*log, c, spdlog::level::err,
+          "SIGHUP: configuration invalid, peers unchanged");
+      continue;
+    }
+    if (!streams) {
+      Say(*log, c, spdlog::level::warn,
+          "SIGHUP: replication is off (no --repl); nothing to reload");
+      continue;
+    }
+    std::vector<replication::PeerSpec> peers;
+    for (const auto& p : fresh->peer_list)
+      peers.push_back({p.region, p.host, p.port});
+    streams->SetPeers(std::move(peers));
+    Say(*log, c, spdlog::level::info,
+        "SIGHUP: peers reloaded (" + std::to_string(fresh->peer_list.size()) +
+            ")");
+  }
   Say(*log, c, spdlog::level::info,
       std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
           ": finishing in-flight requests");
   api->SetReady(false);
   (*server)->Shutdown(std::chrono::milliseconds(c.shutdown_grace_ms));
+  if (streams) streams->Stop();
   replica->reset();  // drains queued batches, syncs, closes LMDB
   api.reset();
   server->reset();

@@ -108,6 +108,8 @@ Status Replica::LoadMetadata() {
     DELTAKV_ASSIGN_OR_RETURN(local_seq_,
                              GetU64(txn, AppliedKey(options_.region), 0));
     committed_seq_ = local_seq_;
+    DELTAKV_ASSIGN_OR_RETURN(uint64_t log_start, GetU64(txn, kMetaLogStart, 1));
+    log_start_ = log_start;
     txn.Abort();
     return Status::OK();
   }
@@ -136,7 +138,10 @@ void Replica::Submit(Op op, Callback done) {
     done(Status::Unavailable("replica is closing"));
     return;
   }
-  queue_.push_back(Pending{std::move(op), {}, {}, std::move(done)});
+  Pending p;
+  p.op = std::move(op);
+  p.done = std::move(done);
+  queue_.push_back(std::move(p));
   // A busy writer picks the operation up with its next batch: wake it only
   // when it sleeps (saves a futex call per operation under load).
   const bool wake = writer_waiting_;
@@ -152,25 +157,51 @@ Result<OpResult> Replica::Apply(Op op) {
   return future.get();
 }
 
-Status Replica::ApplyRemote(const std::string& origin,
-                            std::vector<LoggedDelta> deltas) {
-  DELTAKV_RETURN_IF_ERROR(RegionId::Parse(origin).status());
-  if (origin == options_.region) {
-    return Status::InvalidArgument(
-        "remote deltas cannot come from this region");
-  }
+Status Replica::RunBlocking(Pending p) {
   std::promise<Result<OpResult>> promise;
   auto future = promise.get_future();
+  p.done = [&promise](Result<OpResult> r) { promise.set_value(std::move(r)); };
   {
     std::unique_lock<std::mutex> l(mu_);
     if (closing_) return Status::Unavailable("replica is closing");
-    queue_.push_back(
-        Pending{{}, origin, std::move(deltas), [&promise](Result<OpResult> r) {
-                  promise.set_value(std::move(r));
-                }});
+    queue_.push_back(std::move(p));
   }
-  cv_.notify_one();
+  cv_.notify_all();
   return future.get().status();
+}
+
+Status Replica::ApplyRemote(const std::string& origin,
+                            std::vector<LoggedDelta> deltas) {
+  RemoteBatch b;
+  b.origin = origin;
+  if (!deltas.empty()) {
+    b.first = deltas.front().seq;
+    b.last = deltas.back().seq;
+  }
+  b.deltas = std::move(deltas);
+  return ApplyRemote(std::move(b));
+}
+
+Status Replica::ApplyRemote(RemoteBatch batch) {
+  DELTAKV_RETURN_IF_ERROR(RegionId::Parse(batch.origin).status());
+  if (batch.origin == options_.region) {
+    return Status::InvalidArgument(
+        "remote deltas cannot come from this region");
+  }
+  if (!batch.snapshot && batch.last < batch.first) {
+    return Status::InvalidArgument("remote batch: last < first");
+  }
+  Pending p;
+  p.is_remote = true;
+  p.remote = std::move(batch);
+  return RunBlocking(std::move(p));
+}
+
+Status Replica::TrimLog(uint64_t through) {
+  if (through < log_start_.load()) return Status::OK();
+  Pending p;
+  p.trim_through = through;
+  return RunBlocking(std::move(p));
 }
 
 void Replica::SetCommitListener(std::function<void(uint64_t)> listener) {
@@ -214,6 +245,7 @@ void Replica::CommitBatch(std::vector<Pending>& batch) {
     results.clear();
     const uint64_t seq_before = local_seq_;
     const uint64_t key_id_before = next_key_id_;
+    log_start_pending_ = log_start_.load();
     Status failure;
     auto txn_or = env_->BeginWrite();
     if (!txn_or.ok()) {
@@ -223,35 +255,22 @@ void Replica::CommitBatch(std::vector<Pending>& batch) {
       TxnApply apply(&txn, options_, replica_id_, &clock_, &next_key_id_,
                      list_cache_.get());
       for (Pending& p : batch) {
-        if (!p.origin.empty()) {
-          // A remote batch: entries above the origin's watermark, in order.
-          auto applied = GetU64(txn, AppliedKey(p.origin), 0);
-          if (!applied.ok()) {
-            failure = applied.status();
+        if (p.is_remote) {
+          Result<OpResult> r = ApplyRemoteInTxn(txn, apply, p.remote);
+          if (apply.storage_failed()) {
+            failure = r.status();
             break;
           }
-          uint64_t mark = *applied;
-          Status st;
-          for (const LoggedDelta& d : p.remote) {
-            if (d.seq <= mark) continue;
-            st = apply.Remote(d.key, d.type, d.delta);
-            if (apply.storage_failed()) break;
-            // A delta that cannot be joined (corrupt, wrong type) is
-            // reported but does not stop the stream.
-            mark = d.seq;
-          }
-          if (apply.storage_failed()) {
+          results.push_back(std::move(r));
+          continue;
+        }
+        if (p.trim_through != 0) {
+          Status st = TrimInTxn(txn, p.trim_through);
+          if (!st.ok()) {
             failure = st;
             break;
           }
-          Status put =
-              txn.Put(Table::kMeta, AppliedKey(p.origin), U64Bytes(mark));
-          if (!put.ok()) {
-            failure = put;
-            break;
-          }
-          results.push_back(st.ok() ? Result<OpResult>(OpResult{})
-                                    : Result<OpResult>(st));
+          results.push_back(OpResult{});
           continue;
         }
         std::string delta;
@@ -310,6 +329,7 @@ void Replica::CommitBatch(std::vector<Pending>& batch) {
     return;
   }
   committed_seq_ = local_seq_;
+  log_start_ = log_start_pending_;
   ++stat_batches_;
   stat_ops_ += batch.size();
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -324,6 +344,40 @@ ReplicaStats Replica::Stats() const {
   s.commit_micros = stat_commit_us_.load();
   s.map_full_retries = stat_retries_.load();
   return s;
+}
+
+Result<OpResult> Replica::ApplyRemoteInTxn(storage::WriteTxn& txn,
+                                           TxnApply& apply,
+                                           const RemoteBatch& b) {
+  auto applied = GetU64(txn, AppliedKey(b.origin), 0);
+  if (!applied.ok()) return applied.status();
+  const uint64_t mark = *applied;
+  if (!b.snapshot && b.last <= mark) return OpResult{};  // duplicate
+  Status first_error;
+  for (const LoggedDelta& d : b.deltas) {
+    Status st = apply.Remote(d.key, d.type, d.delta);
+    if (apply.storage_failed()) return st;
+    // A delta that cannot be joined (corrupt, wrong type) is reported but
+    // does not stop the stream.
+    if (!st.ok() && first_error.ok()) first_error = st;
+  }
+  if (b.last > mark) {
+    Status put = txn.Put(Table::kMeta, AppliedKey(b.origin), U64Bytes(b.last));
+    if (!put.ok()) return put;
+  }
+  if (!first_error.ok()) return first_error;
+  return OpResult{};
+}
+
+Status Replica::TrimInTxn(storage::WriteTxn& txn, uint64_t through) {
+  if (through < log_start_pending_) return Status::OK();
+  through = std::min(through, local_seq_);
+  for (uint64_t s = log_start_pending_; s <= through; ++s) {
+    DELTAKV_RETURN_IF_ERROR(
+        txn.Delete(Table::kDeltaLog, LogKey(options_.region, s)));
+  }
+  log_start_pending_ = through + 1;
+  return txn.Put(Table::kMeta, kMetaLogStart, U64Bytes(log_start_pending_));
 }
 
 void Replica::SyncLoop() {

@@ -40,6 +40,7 @@ namespace deltakv::replication {
 enum class Durability { kSync, kPeriodic };
 
 struct ListCache;  // replication/txn_apply.h
+class TxnApply;    // replication/txn_apply.h
 
 struct ReplicaOptions {
   std::string path;              // data directory
@@ -48,8 +49,9 @@ struct ReplicaOptions {
   uint32_t sync_interval_ms = 100;  // periodic mode: fsync every N ms
   uint64_t initial_map_bytes = 64ull << 20;
   uint64_t max_map_bytes = 64ull << 30;
-  size_t max_value_bytes = 64 * 1024;  // register values, set members
-  size_t max_batch = 1024;             // operations per transaction
+  size_t max_value_bytes = 64 * 1024;    // register values, set members
+  size_t max_batch = 1024;               // operations per transaction
+  uint64_t max_log_entries = 1'000'000;  // the delta log never holds more
 };
 
 inline constexpr size_t kMaxKeyBytes = 1024;
@@ -120,6 +122,23 @@ struct LoggedDelta {
   std::string delta;  // crdt codec bytes
 };
 
+// A batch of another region's deltas (or, for a snapshot, full states).
+struct RemoteBatch {
+  std::string origin;
+  uint64_t first = 0;  // origin sequence numbers the batch covers
+  uint64_t last = 0;
+  // Snapshot chunk: entries are states, joined whatever the watermark;
+  // the watermark moves to `last` only if `last` is set (the final chunk).
+  bool snapshot = false;
+  std::vector<LoggedDelta> deltas;
+};
+
+// One chunk of a state snapshot: full states of consecutive keys.
+struct SnapshotChunk {
+  std::vector<LoggedDelta> states;  // seq unused
+  std::string next;  // cursor for the next chunk; empty when done
+};
+
 class Replica {
  public:
   using Callback = std::function<void(Result<OpResult>)>;
@@ -163,6 +182,23 @@ class Replica {
   // new watermark is stored in the same transaction.
   Status ApplyRemote(const std::string& origin,
                      std::vector<LoggedDelta> deltas);
+  // Joins a batch: when batch.last is at or below the origin's watermark
+  // the batch is a duplicate and changes nothing; otherwise every entry is
+  // joined (joins are idempotent, so an overlap with what was applied is
+  // harmless) and the watermark becomes batch.last, in one transaction.
+  // Sequence gaps are the caller's business. Corruption/WrongType entries
+  // are skipped and reported after the rest is applied.
+  Status ApplyRemote(RemoteBatch batch);
+
+  // Deletes local log entries up to and including `through` (all peers have
+  // them). Not an error when they are gone already.
+  Status TrimLog(uint64_t through);
+  // The oldest local sequence number still in the delta log.
+  uint64_t LogStart() const { return log_start_.load(); }
+  // Full states of the live keys after `cursor` (storage order), about
+  // `max_bytes` of them; an empty `next` means the snapshot is complete.
+  Result<SnapshotChunk> ReadSnapshot(std::string_view cursor,
+                                     size_t max_bytes) const;
 
   // Local deltas with seq >= from, at most max_count.
   Result<std::vector<LoggedDelta>> ReadLog(uint64_t from,
@@ -184,8 +220,9 @@ class Replica {
  private:
   struct Pending {
     Op op;
-    std::string origin;               // remote batches: origin region
-    std::vector<LoggedDelta> remote;  // remote batches: the deltas
+    bool is_remote = false;
+    RemoteBatch remote;         // remote batches
+    uint64_t trim_through = 0;  // log trimming (op unused)
     Callback done;
   };
 
@@ -195,6 +232,11 @@ class Replica {
   void SyncLoop();
   // Runs one batch in one transaction; retries after growing the map.
   void CommitBatch(std::vector<Pending>& batch);
+  // Queues `p` and waits for its result.
+  Status RunBlocking(Pending p);
+  Result<OpResult> ApplyRemoteInTxn(storage::WriteTxn& txn, TxnApply& apply,
+                                    const RemoteBatch& b);
+  Status TrimInTxn(storage::WriteTxn& txn, uint64_t through);
 
   ReplicaOptions options_;
   std::unique_ptr<storage::Environment> env_;
@@ -208,6 +250,8 @@ class Replica {
   std::unique_ptr<ListCache> list_cache_;
   uint64_t local_seq_ = 0;
   std::atomic<uint64_t> committed_seq_{0};
+  std::atomic<uint64_t> log_start_{1};
+  uint64_t log_start_pending_ = 1;  // writer: log start inside the batch
   std::atomic<uint64_t> stat_batches_{0}, stat_ops_{0}, stat_commit_us_{0},
       stat_retries_{0};
 

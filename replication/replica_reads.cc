@@ -130,6 +130,68 @@ Result<ListPage> Replica::ListRange(std::string_view key, uint64_t offset,
   return page;
 }
 
+Result<SnapshotChunk> Replica::ReadSnapshot(std::string_view cursor,
+                                            size_t max_bytes) const {
+  DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+  DELTAKV_ASSIGN_OR_RETURN(storage::Cursor cur, txn.OpenCursor(Table::kKeys));
+  bool ok = cur.Seek(cursor);
+  if (ok && !cursor.empty() && cur.key() == cursor) ok = cur.Next();
+  SnapshotChunk chunk;
+  size_t bytes = 0;
+  for (; ok; ok = cur.Next()) {
+    KeyHeader h;
+    bool hashed;
+    DELTAKV_RETURN_IF_ERROR(DecodeHeader(cur.value(), &h, &hashed));
+    LoggedDelta e;
+    e.key = hashed ? h.full_key : std::string(cur.key());
+    e.type = h.type;
+    switch (h.type) {
+      case CrdtType::kCounter:
+      case CrdtType::kRegister:
+        e.delta = h.payload;
+        break;
+      case CrdtType::kSet: {
+        crdt::AWORSet set;
+        if (!h.payload.empty()) {
+          DELTAKV_RETURN_IF_ERROR(
+              crdt::DecodeContext(h.payload, &set.mutable_context()));
+        }
+        std::string prefix = MemberRecordKey(h.key_id, "");
+        DELTAKV_ASSIGN_OR_RETURN(storage::Cursor mc,
+                                 txn.OpenCursor(Table::kRecords));
+        std::vector<Dot> dots;
+        for (bool m = mc.Seek(prefix); m && mc.key().starts_with(prefix);
+             m = mc.Next()) {
+          std::string member;
+          DELTAKV_RETURN_IF_ERROR(DecodeMember(mc.key().substr(prefix.size()),
+                                               mc.value(), &member, &dots));
+          for (const Dot& d : dots) set.InsertDotUnchecked(member, d);
+        }
+        DELTAKV_RETURN_IF_ERROR(mc.status());
+        e.delta = crdt::Encode(set);
+        break;
+      }
+      case CrdtType::kList:
+        DELTAKV_RETURN_IF_ERROR(
+            ReadListBytes(txn, h.key_id, h.payload, &e.delta));
+        if (e.delta.empty()) continue;
+        break;
+      default:
+        continue;
+    }
+    bytes += e.key.size() + e.delta.size();
+    chunk.states.push_back(std::move(e));
+    if (bytes >= max_bytes) {
+      chunk.next.assign(cur.key());
+      // Done only if nothing follows.
+      if (!cur.Next()) chunk.next.clear();
+      break;
+    }
+  }
+  DELTAKV_RETURN_IF_ERROR(cur.status());
+  return chunk;
+}
+
 Result<CrdtType> Replica::TypeOf(std::string_view key) const {
   DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
   KeyHeader h;

@@ -9,7 +9,14 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include "client/http_client.h"
+#include "replication/curve.h"
 
 using nlohmann::json;
 
@@ -126,6 +133,12 @@ int main(int argc, char** argv) {
   auto* keys = app.add_subcommand("keys", "list keys");
   keys->add_option("PREFIX", prefix);
   auto* status = app.add_subcommand("status", "the region's status");
+  std::string key_dir = ".", key_name;
+  auto* keygen = app.add_subcommand(
+      "keygen", "write a CurveZMQ key pair: NAME.key (public), NAME.secret");
+  keygen->add_option("NAME", key_name, "region name")->required();
+  keygen->add_option("--out-dir", key_dir, "folder for the two files")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -134,6 +147,37 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::cerr << "deltakv: " << e.what() << "\nRun deltakv --help.\n";
     return 2;
+  }
+  if (keygen->parsed()) {
+    auto pair = deltakv::replication::GenerateKeyPair();
+    if (!pair.ok()) {
+      std::cerr << "deltakv: " << pair.status().ToString() << "\n";
+      return 1;
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(key_dir, ec);
+    const std::string base = key_dir + "/" + key_name;
+    {
+      std::ofstream pub(base + ".key");
+      pub << pair->first << "\n";
+      if (!pub) {
+        std::cerr << "deltakv: cannot write " << base << ".key\n";
+        return 1;
+      }
+    }
+    int fd =
+        ::open((base + ".secret").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) {
+      std::cerr << "deltakv: cannot write " << base << ".secret\n";
+      return 1;
+    }
+    std::string line = pair->second + "\n";
+    bool ok = ::write(fd, line.data(), line.size()) ==
+              static_cast<ssize_t>(line.size());
+    ::close(fd);
+    if (!ok) return 1;
+    std::cout << base << ".key\n" << base << ".secret\n";
+    return 0;
   }
   Context ctx;
   ctx.json_out = json_out;

@@ -1,0 +1,770 @@
+#include "replication/streams.h"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <random>
+#include <zmq.hpp>
+
+#include "crdt/list_codec.h"
+#include "replication/replica.h"
+#include "replication/wire.h"
+
+namespace deltakv::replication {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Joins two codec blobs of one type (a delta group); on any decoding
+// trouble keeps both apart by returning false.
+bool JoinBlobs(crdt::CrdtType type, const std::string& a, const std::string& b,
+               std::string* out) {
+  auto join = [&](auto x, auto y) {
+    if (!crdt::Decode(a, &x).ok() || !crdt::Decode(b, &y).ok()) return false;
+    x.Join(y);
+    *out = crdt::Encode(x);
+    return true;
+  };
+  switch (type) {
+    case crdt::CrdtType::kCounter:
+      return join(crdt::PNCounter(), crdt::PNCounter());
+    case crdt::CrdtType::kRegister:
+      return join(crdt::LWWRegister(), crdt::LWWRegister());
+    case crdt::CrdtType::kSet:
+      return join(crdt::AWORSet(), crdt::AWORSet());
+    case crdt::CrdtType::kList:
+      return join(crdt::List(), crdt::List());
+    default:
+      return false;
+  }
+}
+
+// Groups consecutive log entries per key (one joined delta per key), in
+// order of first appearance.
+std::vector<wire::Entry> Group(const std::vector<LoggedDelta>& log) {
+  std::vector<wire::Entry> out;
+  std::map<std::pair<std::string, uint8_t>, size_t> where;
+  for (const LoggedDelta& d : log) {
+    auto k = std::make_pair(d.key, static_cast<uint8_t>(d.type));
+    auto it = where.find(k);
+    std::string joined;
+    if (it != where.end() &&
+        JoinBlobs(d.type, out[it->second].blob, d.delta, &joined)) {
+      out[it->second].blob = std::move(joined);
+      continue;
+    }
+    where[k] = out.size();
+    out.push_back(wire::Entry{d.key, d.type, d.delta});
+  }
+  return out;
+}
+
+std::vector<LoggedDelta> ToLogged(std::vector<wire::Entry> entries) {
+  std::vector<LoggedDelta> out;
+  out.reserve(entries.size());
+  for (auto& e : entries) {
+    LoggedDelta d;
+    d.key = std::move(e.key);
+    d.type = e.type;
+    d.delta = std::move(e.blob);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+}  // namespace
+
+struct Peer {
+  PeerSpec spec;
+  std::unique_ptr<zmq::socket_t> sub, dealer;
+  uint64_t applied = 0;  // its sequence applied here
+  uint64_t latest = 0;   // from heartbeats
+  uint64_t acked = 0;    // our sequence it applied
+  bool heard = false;
+  bool silent = true;  // no frame for 3 heartbeats (or never)
+  Clock::time_point last_heard{};
+  bool catchup_inflight = false;
+  Clock::time_point catchup_sent{};
+  bool snapshot_active = false;
+  bool behind = false;
+  Clock::time_point behind_since{};
+  uint64_t bytes_in = 0, catchups = 0, state_transfers = 0, dropped = 0;
+};
+
+struct Streams::Impl {
+  Replica* replica = nullptr;
+  StreamsOptions opt;
+  std::shared_ptr<spdlog::logger> log;
+  std::function<void()> on_progress;
+  Streams* owner = nullptr;
+
+  zmq::context_t ctx{1};
+  std::unique_ptr<ZapHandler> zap;
+  std::unique_ptr<zmq::socket_t> pub, router, wake_pull;
+  std::mutex wake_mu;
+  std::unique_ptr<zmq::socket_t> wake_push;  // guarded by wake_mu
+  std::vector<std::unique_ptr<Peer>> peers;  // streams thread only
+
+  mutable std::mutex status_mu;
+  std::vector<PeerStatus> status;         // guarded by status_mu
+  std::map<std::string, uint64_t> acked;  // guarded by status_mu
+  std::vector<PeerSpec> new_peers;        // guarded by status_mu
+  bool peers_changed = false;             // guarded by status_mu
+  uint64_t bytes_out = 0;
+
+  std::atomic<bool> stop{false};
+  std::thread thread;
+  uint64_t published = 0;
+  bool pending = false;
+  Clock::time_point pending_since{};
+  Clock::time_point next_heartbeat{};
+  uint64_t trimmed_through = 0;
+  void owner_dropped() { owner->dropped_.fetch_add(1); }
+  std::mt19937_64 rng{std::random_device{}()};
+
+  Status Setup();
+  void Secure(zmq::socket_t& s, bool server, const std::string& peer_key);
+  Status OpenPeer(Peer& p);
+  void Loop();
+  void Publish();
+  void Heartbeat();
+  void CheckPeers();
+  void Send(zmq::socket_t& s, const wire::Frame& f);
+  void HandleRouter();
+  void HandlePeerFrame(Peer& p, const zmq::message_t& m, bool from_dealer);
+  void ApplyDeltas(Peer& p, wire::Frame& f, bool catchup_reply);
+  void RequestCatchup(Peer& p);
+  void PublishStatus();
+  void ApplyPeerChange();
+};
+
+void Streams::Impl::Secure(zmq::socket_t& s, bool server,
+                           const std::string& peer_key) {
+  if (opt.insecure) return;
+  if (server) {
+    s.set(zmq::sockopt::curve_server, 1);
+    s.set(zmq::sockopt::curve_secretkey, opt.keys.secret_key);
+    s.set(zmq::sockopt::zap_domain, "deltakv");
+  } else {
+    s.set(zmq::sockopt::curve_serverkey, peer_key);
+    s.set(zmq::sockopt::curve_publickey, opt.keys.public_key);
+    s.set(zmq::sockopt::curve_secretkey, opt.keys.secret_key);
+  }
+}
+
+Status Streams::Impl::OpenPeer(Peer& p) {
+  std::string key;
+  if (!opt.insecure) {
+    auto it = opt.keys.peer_keys.find(p.spec.region);
+    if (it == opt.keys.peer_keys.end()) {
+      return Status::InvalidArgument("no public key for peer " + p.spec.region +
+                                     " in --curve-peer-keys-dir");
+    }
+    key = it->second;
+  }
+  try {
+    p.sub = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::sub);
+    p.dealer = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+    for (zmq::socket_t* s : {p.sub.get(), p.dealer.get()}) {
+      s->set(zmq::sockopt::linger, 0);
+      s->set(zmq::sockopt::rcvhwm, opt.hwm);
+      s->set(zmq::sockopt::sndhwm, opt.hwm);
+      s->set(zmq::sockopt::maxmsgsize,
+             static_cast<int64_t>(wire::kMaxFrameBytes));
+      s->set(zmq::sockopt::reconnect_ivl, 100);
+      s->set(zmq::sockopt::reconnect_ivl_max, 2000);
+      Secure(*s, false, key);
+    }
+    p.sub->set(zmq::sockopt::subscribe, "");
+    p.sub->connect("tcp://" + p.spec.host + ":" + std::to_string(p.spec.port));
+    p.dealer->connect("tcp://" + p.spec.host + ":" +
+                      std::to_string(p.spec.port + 1));
+  } catch (const zmq::error_t& e) {
+    return Status::InvalidArgument("peer " + p.spec.region + " (" +
+                                   p.spec.host + "): " + e.what());
+  }
+  auto applied = replica->AppliedVector();
+  if (applied.ok()) {
+    for (auto& [r, s] : *applied) {
+      if (r == p.spec.region) p.applied = s;
+    }
+  }
+  return Status::OK();
+}
+
+Status Streams::Impl::Setup() {
+  if (!opt.insecure) {
+    DELTAKV_RETURN_IF_ERROR(CheckCurveAvailable());
+    std::set<std::string> allowed;
+    for (auto& [r, k] : opt.keys.peer_keys) allowed.insert(k);
+    DELTAKV_ASSIGN_OR_RETURN(zap, ZapHandler::Start(&ctx, allowed));
+  }
+  try {
+    pub = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::pub);
+    router = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::router);
+    for (zmq::socket_t* s : {pub.get(), router.get()}) {
+      s->set(zmq::sockopt::linger, 0);
+      s->set(zmq::sockopt::sndhwm, opt.hwm);
+      s->set(zmq::sockopt::rcvhwm, opt.hwm);
+      s->set(zmq::sockopt::maxmsgsize,
+             static_cast<int64_t>(wire::kMaxFrameBytes));
+      Secure(*s, true, "");
+    }
+    const std::string host = opt.bind_host == "0.0.0.0" ? "*" : opt.bind_host;
+    pub->bind("tcp://" + host + ":" + std::to_string(opt.port));
+    router->bind("tcp://" + host + ":" + std::to_string(opt.port + 1));
+    wake_pull = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::pull);
+    wake_pull->bind("inproc://deltakv-wake");
+    wake_push = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::push);
+    wake_push->set(zmq::sockopt::linger, 0);
+    wake_push->set(zmq::sockopt::sndhwm, 1);
+    wake_push->connect("inproc://deltakv-wake");
+  } catch (const zmq::error_t& e) {
+    return Status::IOError("replication: cannot bind " + opt.bind_host + ":" +
+                           std::to_string(opt.port) + "/" +
+                           std::to_string(opt.port + 1) + ": " + e.what());
+  }
+  for (const PeerSpec& spec : opt.peers) {
+    auto p = std::make_unique<Peer>();
+    p->spec = spec;
+    DELTAKV_RETURN_IF_ERROR(OpenPeer(*p));
+    peers.push_back(std::move(p));
+  }
+  published = replica->LastSequence();
+  return Status::OK();
+}
+
+void Streams::Impl::Send(zmq::socket_t& s, const wire::Frame& f) {
+  std::string bytes = wire::Encode(f);
+  bytes_out += bytes.size();
+  try {
+    (void)s.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t&) {
+  }
+}
+
+void Streams::Impl::Publish() {
+  pending = false;
+  const uint64_t latest = replica->LastSequence();
+  while (published < latest && !stop) {
+    uint64_t from = std::max(published + 1, replica->LogStart());
+    auto log_or = replica->ReadLog(from, 4096);
+    if (!log_or.ok() || log_or->empty()) break;
+    std::vector<LoggedDelta> batch;
+    size_t bytes = 0;
+    for (auto& d : *log_or) {
+      bytes += d.key.size() + d.delta.size();
+      batch.push_back(std::move(d));
+      if (bytes >= opt.batch_max_bytes) break;
+    }
+    wire::Frame f;
+    f.kind = wire::Kind::kDeltas;
+    f.region = replica->region();
+    f.first = batch.front().seq;
+    f.last = batch.back().seq;
+    f.entries = Group(batch);
+    Send(*pub, f);
+    published = f.last;
+  }
+}
+
+void Streams::Impl::Heartbeat() {
+  wire::Frame f;
+  f.kind = wire::Kind::kHeartbeat;
+  f.region = replica->region();
+  f.last = published;
+  f.log_start = replica->LogStart();
+  auto applied = replica->AppliedVector();
+  if (applied.ok()) f.applied = *applied;
+  Send(*pub, f);
+}
+
+void Streams::Impl::RequestCatchup(Peer& p) {
+  if (p.snapshot_active) return;
+  auto now = Clock::now();
+  if (p.catchup_inflight && now - p.catchup_sent < std::chrono::seconds(2)) {
+    return;
+  }
+  wire::Frame f;
+  f.kind = wire::Kind::kCatchupRequest;
+  f.region = replica->region();
+  f.first = p.applied + 1;
+  Send(*p.dealer, f);
+  p.catchup_inflight = true;
+  p.catchup_sent = now;
+  ++p.catchups;
+}
+
+void Streams::Impl::ApplyDeltas(Peer& p, wire::Frame& f, bool catchup_reply) {
+  if (catchup_reply) p.catchup_inflight = false;
+  if (f.last <= p.applied) return;  // duplicate
+  if (f.first > p.applied + 1) {    // gap: something was lost
+    RequestCatchup(p);
+    return;
+  }
+  RemoteBatch b;
+  b.origin = p.spec.region;
+  b.first = f.first;
+  b.last = f.last;
+  b.deltas = ToLogged(std::move(f.entries));
+  Status s = replica->ApplyRemote(std::move(b));
+  if (!s.ok()) {
+    if (s.code() == Code::kUnavailable || s.code() == Code::kIOError) {
+      log->warn("replication: applying {}'s {}..{} failed: {}", p.spec.region,
+                f.first, f.last, s.ToString());
+      return;  // not applied; a later catch-up retries
+    }
+    log->warn("replication: {}'s {}..{}: {}", p.spec.region, f.first, f.last,
+              s.ToString());
+  }
+  p.applied = f.last;
+  wire::Frame ack;
+  ack.kind = wire::Kind::kAck;
+  ack.region = replica->region();
+  ack.applied.emplace_back(p.spec.region, p.applied);
+  Send(*p.dealer, ack);
+  if (catchup_reply && p.applied < p.latest) RequestCatchup(p);
+}
+
+void Streams::Impl::HandlePeerFrame(Peer& p, const zmq::message_t& m,
+                                    bool from_dealer) {
+  p.bytes_in += m.size();
+  if (!from_dealer && opt.debug_drop_rate > 0 &&
+      std::uniform_real_distribution<double>(0, 1)(rng) < opt.debug_drop_rate) {
+    ++p.dropped;
+    return;
+  }
+  wire::Frame f;
+  Status s = wire::Decode(m.to_string_view(), &f);
+  if (!s.ok() || f.region != p.spec.region) {
+    ++p.dropped;
+    owner_dropped();
+    log->warn("replication: dropped a frame from {}: {}", p.spec.region,
+              s.ok() ? "origin does not match the link" : s.ToString());
+    return;
+  }
+  const auto now = Clock::now();
+  if (p.silent && p.heard) RequestCatchup(p);  // back after silence
+  p.heard = true;
+  p.silent = false;
+  p.last_heard = now;
+  switch (f.kind) {
+    case wire::Kind::kDeltas:
+      if (from_dealer) break;
+      p.latest = std::max(p.latest, f.last);
+      ApplyDeltas(p, f, false);
+      break;
+    case wire::Kind::kHeartbeat:
+      p.latest = std::max(p.latest, f.last);
+      for (auto& [r, seq] : f.applied) {
+        if (r == replica->region()) p.acked = std::max(p.acked, seq);
+      }
+      if (p.latest > p.applied) RequestCatchup(p);
+      break;
+    case wire::Kind::kCatchupReply:
+      ApplyDeltas(p, f, true);
+      break;
+    case wire::Kind::kNeedSnapshot: {
+      p.catchup_inflight = false;
+      p.snapshot_active = true;
+      log->info(
+          "replication: {} trimmed its log past our position {}; "
+          "starting a state transfer",
+          p.spec.region, p.applied);
+      wire::Frame req;
+      req.kind = wire::Kind::kSnapshotRequest;
+      req.region = replica->region();
+      Send(*p.dealer, req);
+      break;
+    }
+    case wire::Kind::kSnapshotReply: {
+      if (!p.snapshot_active) break;
+      RemoteBatch b;
+      b.origin = p.spec.region;
+      b.snapshot = true;
+      b.deltas = ToLogged(std::move(f.entries));
+      Status st = replica->ApplyRemote(std::move(b));
+      if (!st.ok()) log->warn("replication: snapshot chunk: {}", st.ToString());
+      if (!f.cursor.empty()) {
+        wire::Frame req;
+        req.kind = wire::Kind::kSnapshotRequest;
+        req.region = replica->region();
+        req.cursor = f.cursor;
+        req.last = f.last;
+        Send(*p.dealer, req);
+        break;
+      }
+      RemoteBatch end;
+      end.origin = p.spec.region;
+      end.snapshot = true;
+      end.first = end.last = f.last;
+      (void)replica->ApplyRemote(std::move(end));
+      p.applied = std::max(p.applied, f.last);
+      p.snapshot_active = false;
+      ++p.state_transfers;
+      log->info("replication: state transfer from {} complete at {}",
+                p.spec.region, f.last);
+      RequestCatchup(p);
+      break;
+    }
+    default:
+      ++p.dropped;
+      owner_dropped();
+  }
+}
+
+void Streams::Impl::HandleRouter() {
+  for (int n = 0; n < 64; ++n) {
+    zmq::message_t id, body;
+    try {
+      if (!router->recv(id, zmq::recv_flags::dontwait)) return;
+      if (!id.more() || !router->recv(body, zmq::recv_flags::dontwait)) {
+        continue;
+      }
+      while (body.more()) {  // extra frames: drain and refuse
+        zmq::message_t extra;
+        if (!router->recv(extra, zmq::recv_flags::dontwait)) break;
+        body = std::move(extra);
+      }
+    } catch (const zmq::error_t&) {
+      return;
+    }
+    wire::Frame f;
+    Status s = wire::Decode(body.to_string_view(), &f);
+    if (!s.ok()) {
+      owner_dropped();
+      log->warn("replication: dropped a request: {}", s.ToString());
+      continue;
+    }
+    auto reply = [&](const wire::Frame& r) {
+      std::string bytes = wire::Encode(r);
+      bytes_out += bytes.size();
+      try {
+        router->send(id, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+        router->send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+      } catch (const zmq::error_t&) {
+      }
+    };
+    switch (f.kind) {
+      case wire::Kind::kCatchupRequest: {
+        wire::Frame r;
+        r.region = replica->region();
+        if (f.first < replica->LogStart()) {
+          r.kind = wire::Kind::kNeedSnapshot;
+          r.log_start = replica->LogStart();
+          reply(r);
+          break;
+        }
+        auto log_or = replica->ReadLog(f.first, 8192);
+        if (!log_or.ok() || log_or->empty()) break;
+        std::vector<LoggedDelta> batch;
+        size_t bytes = 0;
+        for (auto& d : *log_or) {
+          bytes += d.key.size() + d.delta.size();
+          batch.push_back(std::move(d));
+          if (bytes >= opt.catchup_max_bytes) break;
+        }
+        r.kind = wire::Kind::kCatchupReply;
+        r.first = batch.front().seq;
+        r.last = batch.back().seq;
+        r.entries = Group(batch);
+        reply(r);
+        break;
+      }
+      case wire::Kind::kSnapshotRequest: {
+        const uint64_t seq = f.last != 0 ? f.last : replica->LastSequence();
+        auto chunk = replica->ReadSnapshot(f.cursor, opt.snapshot_chunk_bytes);
+        if (!chunk.ok()) {
+          log->warn("replication: snapshot for {}: {}", f.region,
+                    chunk.status().ToString());
+          break;
+        }
+        wire::Frame r;
+        r.kind = wire::Kind::kSnapshotReply;
+        r.region = replica->region();
+        r.last = seq;
+        r.cursor = chunk->next;
+        for (auto& st : chunk->states) {
+          r.entries.push_back(
+              wire::Entry{std::move(st.key), st.type, std::move(st.delta)});
+        }
+        reply(r);
+        break;
+      }
+      case wire::Kind::kAck: {
+        bool progress = false;
+        {
+          std::lock_guard<std::mutex> l(status_mu);
+          for (auto& [r, seq] : f.applied) {
+            if (r != replica->region()) continue;
+            uint64_t& a = acked[f.region];
+            if (seq > a) {
+              a = seq;
+              progress = true;
+            }
+          }
+        }
+        for (auto& p : peers) {
+          if (p->spec.region == f.region) {
+            for (auto& [r, seq] : f.applied) {
+              if (r == replica->region()) p->acked = std::max(p->acked, seq);
+            }
+          }
+        }
+        if (progress && on_progress) on_progress();
+        break;
+      }
+      default:
+        owner_dropped();
+    }
+  }
+}
+
+void Streams::Impl::CheckPeers() {
+  const auto now = Clock::now();
+  const auto silence = std::chrono::milliseconds(3 * opt.heartbeat_ms);
+  uint64_t min_acked = UINT64_MAX;
+  for (auto& p : peers) {
+    if (p->heard && now - p->last_heard > silence) p->silent = true;
+    if (!p->heard) {
+      RequestCatchup(*p);  // also the first contact after (re)start
+    } else if (p->latest > p->applied) {
+      RequestCatchup(*p);
+    }
+    const bool behind = p->applied < p->latest;
+    if (behind && !p->behind) p->behind_since = now;
+    p->behind = behind;
+    min_acked = std::min(min_acked, p->heard ? p->acked : 0);
+  }
+  // Trim what every peer has applied.
+  if (!peers.empty() && min_acked != UINT64_MAX &&
+      min_acked > trimmed_through && min_acked >= replica->LogStart()) {
+    Status s = replica->TrimLog(min_acked);
+    if (s.ok()) trimmed_through = min_acked;
+  }
+}
+
+void Streams::Impl::PublishStatus() {
+  const auto now = Clock::now();
+  std::vector<PeerStatus> out;
+  for (auto& p : peers) {
+    PeerStatus s;
+    s.region = p->spec.region;
+    s.connected = p->heard && !p->silent;
+    s.last_heard_s =
+        p->heard ? std::chrono::duration<double>(now - p->last_heard).count()
+                 : -1;
+    s.applied = p->applied;
+    s.latest = std::max(p->latest, p->applied);
+    s.lag = s.latest - s.applied;
+    s.lag_seconds =
+        p->behind ? std::chrono::duration<double>(now - p->behind_since).count()
+                  : 0;
+    s.acked = p->acked;
+    s.bytes_in = p->bytes_in;
+    s.bytes_out = bytes_out;
+    s.catchups = p->catchups;
+    s.state_transfers = p->state_transfers;
+    s.dropped_frames = p->dropped;
+    out.push_back(std::move(s));
+  }
+  std::lock_guard<std::mutex> l(status_mu);
+  status = std::move(out);
+}
+
+void Streams::Impl::ApplyPeerChange() {
+  std::vector<PeerSpec> specs;
+  {
+    std::lock_guard<std::mutex> l(status_mu);
+    if (!peers_changed) return;
+    peers_changed = false;
+    specs = new_peers;
+  }
+  std::vector<std::unique_ptr<Peer>> next;
+  for (const PeerSpec& spec : specs) {
+    std::unique_ptr<Peer> keep;
+    for (auto& p : peers) {
+      if (p && p->spec.region == spec.region && p->spec.host == spec.host &&
+          p->spec.port == spec.port) {
+        keep = std::move(p);
+      }
+    }
+    if (!keep) {
+      keep = std::make_unique<Peer>();
+      keep->spec = spec;
+      Status s = OpenPeer(*keep);
+      if (!s.ok()) {
+        log->error("replication: cannot add peer {}: {}", spec.region,
+                   s.ToString());
+        continue;
+      }
+      log->info("replication: peer {} added ({}:{})", spec.region, spec.host,
+                spec.port);
+    }
+    next.push_back(std::move(keep));
+  }
+  for (auto& p : peers) {
+    if (p) log->info("replication: peer {} removed", p->spec.region);
+  }
+  peers = std::move(next);
+}
+
+void Streams::Impl::Loop() {
+  next_heartbeat = Clock::now();
+  while (!stop) {
+    ApplyPeerChange();
+    const auto now = Clock::now();
+    auto deadline = next_heartbeat;
+    if (pending) {
+      deadline = std::min(deadline, pending_since + std::chrono::milliseconds(
+                                                        opt.batch_interval_ms));
+    }
+    auto timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    timeout = std::max(timeout, std::chrono::milliseconds(0));
+    timeout = std::min(timeout, std::chrono::milliseconds(100));
+
+    std::vector<zmq::pollitem_t> items;
+    items.push_back({wake_pull->handle(), 0, ZMQ_POLLIN, 0});
+    items.push_back({router->handle(), 0, ZMQ_POLLIN, 0});
+    for (auto& p : peers) {
+      items.push_back({p->sub->handle(), 0, ZMQ_POLLIN, 0});
+      items.push_back({p->dealer->handle(), 0, ZMQ_POLLIN, 0});
+    }
+    try {
+      zmq::poll(items.data(), items.size(), timeout);
+    } catch (const zmq::error_t& e) {
+      if (stop) break;
+      continue;
+    }
+    if (items[0].revents & ZMQ_POLLIN) {
+      zmq::message_t m;
+      while (wake_pull->recv(m, zmq::recv_flags::dontwait)) {
+      }
+    }
+    if (!pending && replica->LastSequence() > published) {
+      pending = true;
+      pending_since = Clock::now();
+    }
+    if (items[1].revents & ZMQ_POLLIN) HandleRouter();
+    for (size_t i = 0; i < peers.size(); ++i) {
+      for (int which = 0; which < 2; ++which) {
+        if (!(items[2 + 2 * i + static_cast<size_t>(which)].revents &
+              ZMQ_POLLIN)) {
+          continue;
+        }
+        zmq::socket_t& s = which == 0 ? *peers[i]->sub : *peers[i]->dealer;
+        for (int n = 0; n < 64; ++n) {
+          zmq::message_t m;
+          try {
+            if (!s.recv(m, zmq::recv_flags::dontwait)) break;
+          } catch (const zmq::error_t&) {
+            break;
+          }
+          if (m.more()) {  // multi-part frames are not ours: drain, drop
+            zmq::message_t rest;
+            while (m.more() && s.recv(rest, zmq::recv_flags::dontwait)) {
+              m = std::move(rest);
+            }
+            ++peers[i]->dropped;
+            owner_dropped();
+            continue;
+          }
+          HandlePeerFrame(*peers[i], m, which == 1);
+        }
+      }
+    }
+    const auto after = Clock::now();
+    if (pending && after >= pending_since + std::chrono::milliseconds(
+                                                opt.batch_interval_ms)) {
+      Publish();
+    }
+    if (after >= next_heartbeat) {
+      Heartbeat();
+      CheckPeers();
+      next_heartbeat = after + std::chrono::milliseconds(opt.heartbeat_ms);
+    }
+    PublishStatus();
+  }
+}
+
+Streams::Streams(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<Streams>> Streams::Start(
+    Replica* replica, StreamsOptions options,
+    std::shared_ptr<spdlog::logger> log, std::function<void()> on_progress) {
+  auto impl = std::make_unique<Impl>();
+  impl->replica = replica;
+  impl->opt = std::move(options);
+  impl->log = log ? std::move(log) : spdlog::default_logger();
+  impl->on_progress = std::move(on_progress);
+  DELTAKV_RETURN_IF_ERROR(impl->Setup());
+  std::unique_ptr<Streams> s(new Streams(std::move(impl)));
+  s->impl_->owner = s.get();
+  s->impl_->thread = std::thread([p = s->impl_.get()] { p->Loop(); });
+  return s;
+}
+
+Streams::~Streams() { Stop(); }
+
+void Streams::Stop() {
+  if (!impl_ || impl_->stop.exchange(true)) return;
+  Notify();
+  if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->peers.clear();
+  impl_->pub.reset();
+  impl_->router.reset();
+  impl_->wake_pull.reset();
+  {
+    std::lock_guard<std::mutex> l(impl_->wake_mu);
+    impl_->wake_push.reset();
+  }
+  impl_->zap.reset();
+}
+
+void Streams::Notify() {
+  std::lock_guard<std::mutex> l(impl_->wake_mu);
+  if (!impl_->wake_push) return;
+  try {
+    (void)impl_->wake_push->send(zmq::str_buffer("w"),
+                                 zmq::send_flags::dontwait);
+  } catch (const zmq::error_t&) {
+  }
+}
+
+void Streams::SetPeers(std::vector<PeerSpec> peers) {
+  {
+    std::lock_guard<std::mutex> l(impl_->status_mu);
+    impl_->new_peers = std::move(peers);
+    impl_->peers_changed = true;
+  }
+  Notify();
+}
+
+std::vector<PeerStatus> Streams::Peers() const {
+  std::lock_guard<std::mutex> l(impl_->status_mu);
+  return impl_->status;
+}
+
+size_t Streams::RegionsCovering(uint64_t seq) const {
+  std::lock_guard<std::mutex> l(impl_->status_mu);
+  size_t n = 1;
+  for (const auto& p : impl_->status) {
+    auto it = impl_->acked.find(p.region);
+    uint64_t a = std::max(p.acked, it == impl_->acked.end() ? 0 : it->second);
+    if (a >= seq) ++n;
+  }
+  return n;
+}
+
+size_t Streams::RegionCount() const {
+  std::lock_guard<std::mutex> l(impl_->status_mu);
+  return 1 + impl_->status.size();
+}
+
+uint64_t Streams::curve_refused() const {
+  return impl_->zap ? impl_->zap->refused() : 0;
+}
+
+}  // namespace deltakv::replication

@@ -1,0 +1,76 @@
+// Wire: the replication frames exchanged between regions (docs/formats.md,
+// "Replication frames"). One ZeroMQ message = one frame:
+//
+//   byte 0   magic 0xD7
+//   byte 1   wire version (1)
+//   byte 2   kind (Kind below)
+//   byte 3   flags: bit 0 = payload compressed with zstd
+//   payload  MessagePack array per kind; when compressed: u32 raw size
+//            (big-endian) followed by one zstd frame
+//
+// Decoding accepts untrusted bytes: every frame is checked (size limits,
+// version, kind, field types, region ids, sequence ranges) and anything
+// malformed returns Corruption; memory is bounded by the frame size limit.
+//
+// Thread-safety: stateless functions.
+#ifndef DELTAKV_REPLICATION_WIRE_H_
+#define DELTAKV_REPLICATION_WIRE_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "crdt/codec.h"
+#include "deltakv/status.h"
+
+namespace deltakv::replication::wire {
+
+inline constexpr uint8_t kMagic = 0xD7;
+inline constexpr uint8_t kVersion = 1;
+// Frames larger than this are refused (also set as ZMQ_MAXMSGSIZE).
+inline constexpr size_t kMaxFrameBytes = 64ull << 20;
+// Payloads above this many bytes are compressed.
+inline constexpr size_t kCompressAbove = 1024;
+
+enum class Kind : uint8_t {
+  kDeltas = 1,           // PUB: origin's deltas first..last
+  kHeartbeat = 2,        // PUB: origin's latest sequence and applied vector
+  kCatchupRequest = 3,   // DEALER -> ROUTER: send me from..
+  kCatchupReply = 4,     // ROUTER -> DEALER: deltas first..last
+  kNeedSnapshot = 5,     // ROUTER -> DEALER: range trimmed; ask a snapshot
+  kSnapshotRequest = 6,  // DEALER -> ROUTER: next snapshot chunk
+  kSnapshotReply = 7,    // ROUTER -> DEALER: states, next cursor
+  kAck = 8,              // DEALER -> ROUTER: what the requester applied
+};
+
+struct Entry {
+  std::string key;
+  crdt::CrdtType type = crdt::CrdtType::kCounter;
+  std::string blob;  // delta (or full state in snapshots), crdt codec bytes
+};
+
+using AppliedVector = std::vector<std::pair<std::string, uint64_t>>;
+
+struct Frame {
+  Kind kind = Kind::kDeltas;
+  std::string region;      // sender (origin, or requester for requests)
+  uint64_t first = 0;      // deltas/catch-up: first sequence
+  uint64_t last = 0;       // deltas/catch-up: last; heartbeat: latest;
+                           // snapshot: the snapshot's sequence
+  uint64_t log_start = 0;  // heartbeat / need-snapshot: oldest in the log
+  std::string cursor;      // snapshot request/reply position ("" = start
+                           // / done)
+  std::vector<Entry> entries;
+  AppliedVector applied;  // heartbeat / ack
+};
+
+// Encodes a frame; compresses payloads above kCompressAbove.
+std::string Encode(const Frame& frame);
+// Decodes and validates one frame.
+Status Decode(std::string_view bytes, Frame* out);
+
+}  // namespace deltakv::replication::wire
+
+#endif  // DELTAKV_REPLICATION_WIRE_H_
