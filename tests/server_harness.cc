@@ -44,6 +44,35 @@ std::string RawExchange(const std::string& port, const std::string& bytes,
   return out;
 }
 
+namespace {
+bool CanBind(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+}  // namespace
+
+uint16_t FreePortPair() {
+  // Start in a range chosen by pid so parallel test processes rarely meet;
+  // skip pairs already handed out in this process.
+  static uint16_t next = static_cast<uint16_t>(20000 + (getpid() % 1500) * 20);
+  for (int tries = 0; tries < 5000; ++tries) {
+    uint16_t p = next;
+    next = static_cast<uint16_t>(next + 2);
+    if (next > 60000) next = 20000;
+    if (CanBind(p) && CanBind(static_cast<uint16_t>(p + 1))) return p;
+  }
+  return 0;
+}
+
 int StatusOf(const std::string& raw) {
   if (raw.rfind("HTTP/1.", 0) != 0 || raw.size() < 12) return 0;
   return std::atoi(raw.c_str() + 9);

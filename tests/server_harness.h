@@ -115,6 +115,10 @@ class ServerProcess {
   pid_t pid_ = -1;
 };
 
+// A port P on 127.0.0.1 such that P and P+1 are both free right now (for a
+// replication PUB + ROUTER pair). Ports are handed out once per process.
+uint16_t FreePortPair();
+
 // Sends raw bytes to 127.0.0.1:port and returns what comes back until the
 // server closes the connection or `timeout` passes. With `half_close` the
 // sending side is shut down after the bytes (the server sees EOF).

@@ -1,0 +1,460 @@
+// Geo-replication end to end: real deltakv-server processes (one per
+// region) on loopback, replicating over ZeroMQ; workloads in every region,
+// faults (loss, SIGKILL, trimmed logs, foreign keys), then convergence and
+// the values checked against models.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "client/http_client.h"
+#include "tests/server_harness.h"
+
+using deltakv::HttpClient;
+using deltakv::testing::FreePortPair;
+using deltakv::testing::ServerProcess;
+using nlohmann::json;
+
+namespace {
+
+struct RegionSpec {
+  std::string name;
+  uint16_t repl = 0;
+};
+
+// N regions of a test cluster, each a server process, fully meshed.
+class Cluster {
+ public:
+  explicit Cluster(std::vector<std::string> names,
+                   std::vector<std::string> extra = {}, bool curve = false)
+      : extra_(std::move(extra)), curve_(curve) {
+    char tmpl[] = "/tmp/deltakv-cluster-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    for (auto& n : names) {
+      RegionSpec r{n, FreePortPair()};
+      REQUIRE(r.repl != 0);
+      specs_.push_back(r);
+    }
+    if (curve_) {
+      std::filesystem::create_directories(dir_ + "/peers");
+      for (auto& r : specs_) {
+        std::string cmd = std::string(DELTAKV_CLI_BIN) + " keygen " + r.name +
+                          " --out-dir " + dir_ + "/keys >/dev/null";
+        REQUIRE(std::system(cmd.c_str()) == 0);
+        std::filesystem::copy_file(dir_ + "/keys/" + r.name + ".key",
+                                   dir_ + "/peers/" + r.name + ".key");
+      }
+    }
+    servers_.resize(specs_.size());
+    for (size_t i = 0; i < specs_.size(); ++i) Start(i);
+  }
+  ~Cluster() {
+    servers_.clear();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::vector<std::string> Args(size_t i) const {
+    const RegionSpec& r = specs_[i];
+    std::vector<std::string> args = {"--region",
+                                     r.name,
+                                     "--repl",
+                                     "127.0.0.1:" + std::to_string(r.repl),
+                                     "--repl-heartbeat-ms",
+                                     "200"};
+    for (const RegionSpec& p : specs_) {
+      if (p.name == r.name) continue;
+      args.push_back("--peer");
+      args.push_back(p.name + "=127.0.0.1:" + std::to_string(p.repl));
+    }
+    if (curve_) {
+      args.insert(args.end(), {"--curve-secret-key-file",
+                               dir_ + "/keys/" + r.name + ".secret",
+                               "--curve-peer-keys-dir", dir_ + "/peers"});
+    } else {
+      args.push_back("--insecure-replication");
+    }
+    args.insert(args.end(), extra_.begin(), extra_.end());
+    return args;
+  }
+
+  void Start(size_t i, std::vector<std::string> more = {}) {
+    std::string d = dir_ + "/" + specs_[i].name;
+    std::filesystem::create_directories(d);
+    auto args = Args(i);
+    args.insert(args.end(), more.begin(), more.end());
+    servers_[i] = std::make_unique<ServerProcess>(args, d);
+    REQUIRE_FALSE(servers_[i]->url().empty());
+    auto c = HttpClient::Create(servers_[i]->url());
+    REQUIRE(c.ok());
+    clients_.resize(servers_.size());
+    clients_[i] = std::move(c).value();
+  }
+  void Kill(size_t i) { servers_[i]->Kill(); }
+  void Stop(size_t i) { servers_[i]->Stop(); }
+
+  HttpClient& client(size_t i) { return *clients_[i]; }
+  size_t size() const { return specs_.size(); }
+  const std::string& dir() const { return dir_; }
+  const RegionSpec& spec(size_t i) const { return specs_[i]; }
+
+  // Every key with its full answer, as one JSON object (register
+  // timestamps included: regions must agree on those too).
+  json Digest(size_t i) {
+    json all = json::object();
+    std::string cursor;
+    for (int page = 0; page < 1000; ++page) {
+      std::string target = "/v1/keys?limit=1000";
+      if (!cursor.empty()) target += "&cursor=" + cursor;
+      auto r = client(i).Request("GET", target);
+      if (!r.ok() || r->status != 200) return json();
+      json j = json::parse(r->body);
+      for (auto& k : j["keys"]) {
+        std::string key = k["key"];
+        auto v = client(i).Request("GET", "/v1/keys/" + Enc(key));
+        if (!v.ok() || v->status != 200) return json();
+        all[key] = json::parse(v->body);
+      }
+      if (j["cursor"].is_null()) break;
+      cursor = j["cursor"];
+    }
+    return all;
+  }
+
+  // Waits (bounded) until every region has the same digest.
+  bool Converge(std::chrono::seconds limit = std::chrono::seconds(30)) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      json first = Digest(0);
+      bool same = !first.is_null();
+      for (size_t i = 1; same && i < size(); ++i) same = Digest(i) == first;
+      if (same) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return false;
+  }
+
+  static std::string Enc(const std::string& s) {
+    std::string out;
+    for (unsigned char c : s) {
+      char buf[4];
+      if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
+        out.push_back(static_cast<char>(c));
+      } else {
+        std::snprintf(buf, sizeof buf, "%%%02X", c);
+        out += buf;
+      }
+    }
+    return out;
+  }
+
+ private:
+  std::string dir_;
+  std::vector<std::string> extra_;
+  bool curve_;
+  std::vector<RegionSpec> specs_;
+  std::vector<std::unique_ptr<ServerProcess>> servers_;
+  std::vector<std::unique_ptr<HttpClient>> clients_;
+};
+
+int Post(HttpClient& c, const std::string& target, const json& body,
+         json* out = nullptr) {
+  auto r = c.Request("POST", target, body.dump());
+  if (!r.ok()) return 0;
+  if (out) *out = json::parse(r->body, nullptr, false);
+  return r->status;
+}
+
+int64_t Counter(HttpClient& c, const std::string& key) {
+  auto r = c.Request("GET", "/v1/counter/" + key);
+  REQUIRE(r.ok());
+  if (r->status == 404) return 0;
+  REQUIRE(r->status == 200);
+  return json::parse(r->body)["value"].get<int64_t>();
+}
+
+// The model of a random workload, shared by the region threads.
+struct Model {
+  std::mutex mu;
+  int64_t acked = 0, attempted = 0;  // counter "total"
+  // Members added (acknowledged) and members whose removal was attempted.
+  std::set<std::string> added, remove_tried;
+};
+
+// Random operations of every type against region `i` for `duration`.
+void Workload(Cluster& cl, size_t i, std::chrono::milliseconds duration,
+              Model& model, uint32_t seed) {
+  std::mt19937 rng(seed);
+  HttpClient& http = cl.client(i);
+  const std::string region = cl.spec(i).name;
+  auto end = std::chrono::steady_clock::now() + duration;
+  int n = 0;
+  while (std::chrono::steady_clock::now() < end) {
+    ++n;
+    switch (rng() % 5) {
+      case 0: {
+        int64_t by = static_cast<int64_t>(rng() % 11) - 3;
+        {
+          std::lock_guard<std::mutex> l(model.mu);
+          model.attempted += by;  // by may be negative: track both bounds
+        }
+        if (Post(http, "/v1/counter/total/incr", {{"by", by}}) == 200) {
+          std::lock_guard<std::mutex> l(model.mu);
+          model.acked += by;
+        }
+        break;
+      }
+      case 1: {
+        std::string m = region + "-" + std::to_string(n);
+        if (Post(http, "/v1/set/members/add", {{"members", {m}}}) == 200) {
+          std::lock_guard<std::mutex> l(model.mu);
+          model.added.insert(m);
+        }
+        break;
+      }
+      case 2: {
+        std::string m = "shared-" + std::to_string(rng() % 5);
+        if (rng() % 2) {
+          {
+            std::lock_guard<std::mutex> l(model.mu);
+            model.remove_tried.insert(m);
+          }
+          Post(http, "/v1/set/members/remove", {{"members", {m}}});
+        } else {
+          Post(http, "/v1/set/members/add", {{"members", {m}}});
+        }
+        break;
+      }
+      case 3: {
+        auto r =
+            http.Request("PUT", "/v1/register/reg",
+                         json{{"value", {{"from", region}, {"n", n}}}}.dump());
+        (void)r;
+        break;
+      }
+      default: {
+        json out;
+        auto r = http.Request("GET", "/v1/list/doc?limit=1");
+        uint64_t len = 0;
+        if (r.ok() && r->status == 200) {
+          len = json::parse(r->body)["length"].get<uint64_t>();
+        }
+        if (len > 3 && rng() % 3 == 0) {
+          Post(http, "/v1/list/doc/delete",
+               {{"index", rng() % len}, {"count", 1}});
+        } else {
+          Post(http, "/v1/list/doc/insert",
+               {{"index", len == 0 ? 0 : rng() % (len + 1)},
+                {"values", {region.substr(0, 1), std::to_string(n % 10)}}});
+        }
+      }
+    }
+  }
+}
+
+void CheckModel(Cluster& cl, Model& model, int64_t acked_extra = 0) {
+  json digest = cl.Digest(0);
+  REQUIRE(digest.is_object());
+  int64_t total =
+      digest.contains("total") ? digest["total"]["value"].get<int64_t>() : 0;
+  // Jepsen's counter check with negative increments: the value lies
+  // between what was acknowledged and what was attempted, in the direction
+  // of each unacknowledged increment.
+  std::lock_guard<std::mutex> l(model.mu);
+  int64_t lo = std::min(model.acked, model.attempted) - std::abs(acked_extra);
+  int64_t hi = std::max(model.acked, model.attempted) + std::abs(acked_extra);
+  CHECK(total >= lo);
+  CHECK(total <= hi);
+  std::set<std::string> members;
+  if (digest.contains("members")) {
+    for (auto& m : digest["members"]["members"]) members.insert(m);
+  }
+  for (const std::string& m : model.added) {
+    if (model.remove_tried.count(m)) continue;
+    INFO("member " << m);
+    CHECK(members.count(m) == 1);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("three regions under concurrent workloads converge to the model") {
+  Cluster cl({"us-east", "eu-west", "ap-south"});
+  Model model;
+  std::vector<std::thread> ts;
+  for (size_t i = 0; i < cl.size(); ++i) {
+    ts.emplace_back([&, i] {
+      Workload(cl, i, std::chrono::milliseconds(2500), model,
+               static_cast<uint32_t>(100 + i));
+    });
+  }
+  for (auto& t : ts) t.join();
+  REQUIRE(cl.Converge());
+  CheckModel(cl, model);
+  // The acknowledged counter increments are exact when nothing failed.
+  CHECK(model.acked == model.attempted);
+  CHECK(Counter(cl.client(1), "total") == model.acked);
+}
+
+TEST_CASE("tiny high-water marks and dropped frames still converge") {
+  Cluster cl({"r1", "r2", "r3"},
+             {"--repl-hwm", "2", "--repl-debug-drop-rate", "0.3"});
+  Model model;
+  std::vector<std::thread> ts;
+  for (size_t i = 0; i < cl.size(); ++i) {
+    ts.emplace_back([&, i] {
+      Workload(cl, i, std::chrono::milliseconds(2000), model,
+               static_cast<uint32_t>(7 + i));
+    });
+  }
+  for (auto& t : ts) t.join();
+  REQUIRE(cl.Converge(std::chrono::seconds(60)));
+  CheckModel(cl, model);
+  auto s = cl.client(0).Request("GET", "/v1/status");
+  REQUIRE(s.ok());
+  uint64_t catchups = 0;
+  INFO(s->body);
+  const json status = json::parse(s->body);
+  for (auto& p : status["peers"]) catchups += p["catchups"].get<uint64_t>();
+  CHECK(catchups > 0);  // loss was repaired by catch-up, not luck
+}
+
+TEST_CASE(
+    "a region killed with SIGKILL mid-stream restarts; no delta is "
+    "applied twice") {
+  Cluster cl({"k1", "k2", "k3"});
+  std::atomic<bool> stop{false}, stop_victim{false};
+  std::atomic<int64_t> acked{0}, attempted{0};
+  std::vector<std::thread> ts;
+  for (size_t i = 0; i < cl.size(); ++i) {
+    ts.emplace_back([&, i] {
+      // The victim (region 1) writes until just before it is killed; its
+      // client object is replaced when it restarts.
+      while (!stop && !(i == 1 && stop_victim)) {
+        ++attempted;
+        if (Post(cl.client(i), "/v1/counter/exact/incr", {{"by", 1}}) == 200) {
+          ++acked;
+        } else {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  stop_victim = true;
+  ts[1].join();
+  cl.Kill(1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  cl.Start(1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  stop = true;
+  ts[0].join();
+  ts[2].join();
+  REQUIRE(cl.Converge());
+  int64_t v = Counter(cl.client(0), "exact");
+  CHECK(v >= acked.load());
+  CHECK(v <= attempted.load());
+  for (size_t i = 1; i < cl.size(); ++i)
+    CHECK(Counter(cl.client(i), "exact") == v);
+}
+
+TEST_CASE(
+    "a region started empty after the others trimmed their logs "
+    "catches up by state transfer") {
+  Cluster cl({"s1", "s2"}, {"--max-log-entries", "20"});
+  for (int i = 0; i < 150; ++i) {
+    REQUIRE(Post(cl.client(i % 2),
+                 "/v1/counter/c" + std::to_string(i % 7) + "/incr",
+                 {{"by", i}}) == 200);
+    REQUIRE(Post(cl.client(i % 2), "/v1/set/s/add",
+                 {{"members", {"m" + std::to_string(i)}}}) == 200);
+  }
+  REQUIRE(Post(cl.client(0), "/v1/list/l/push", {{"values", {"x", "y"}}}) ==
+          200);
+  REQUIRE(cl.Converge());
+  cl.Stop(1);
+  // More writes while s2 is down; s1's log keeps only the last 20.
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE(Post(cl.client(0), "/v1/set/s/remove",
+                 {{"members", {"m" + std::to_string(i)}}}) == 200);
+  }
+  // s2 comes back with its data wiped: it needs a state transfer.
+  std::filesystem::remove_all(cl.dir() + "/s2");
+  cl.Start(1);
+  REQUIRE(cl.Converge());
+  auto s = cl.client(1).Request("GET", "/v1/status");
+  REQUIRE(s.ok());
+  CHECK(json::parse(s->body)["peers"][0]["state_transfers"].get<uint64_t>() >=
+        1);
+  auto set = cl.client(1).Request("GET", "/v1/set/s");
+  CHECK(json::parse(set->body)["size"] == 50);
+}
+
+TEST_CASE("with CurveZMQ, a peer whose key is not allowed is refused") {
+  Cluster cl({"c1", "c2"}, {}, /*curve=*/true);
+  REQUIRE(Post(cl.client(0), "/v1/counter/x/incr", {{"by", 5}}) == 200);
+  REQUIRE(cl.Converge());
+  // A rogue region with its own key pair, posing as c2, connects to c1.
+  std::string rogue = cl.dir() + "/rogue";
+  REQUIRE(std::system((std::string(DELTAKV_CLI_BIN) + " keygen c2 --out-dir " +
+                       rogue + "/keys >/dev/null")
+                          .c_str()) == 0);
+  std::filesystem::create_directories(rogue + "/peers");
+  std::filesystem::copy_file(cl.dir() + "/peers/c1.key",
+                             rogue + "/peers/c1.key");
+  uint16_t port = FreePortPair();
+  ServerProcess impostor(
+      {"--region", "c2", "--repl", "127.0.0.1:" + std::to_string(port),
+       "--peer", "c1=127.0.0.1:" + std::to_string(cl.spec(0).repl),
+       "--curve-secret-key-file", rogue + "/keys/c2.secret",
+       "--curve-peer-keys-dir", rogue + "/peers", "--repl-heartbeat-ms", "200"},
+      rogue);
+  REQUIRE_FALSE(impostor.url().empty());
+  auto ic = HttpClient::Create(impostor.url());
+  REQUIRE(Post(**ic, "/v1/counter/x/incr", {{"by", 1000}}) == 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  CHECK(Counter(cl.client(0), "x") == 5);
+  auto m = cl.client(0).Request("GET", "/metrics");
+  REQUIRE(m.ok());
+  const std::string name = "\ndeltakv_curve_refused_total ";
+  auto pos = m->body.find(name);
+  REQUIRE(pos != std::string::npos);
+  CHECK(std::stoll(m->body.substr(pos + name.size())) > 0);
+}
+
+TEST_CASE("wait_regions and after= tokens across regions") {
+  Cluster cl({"w1", "w2", "w3"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // links up
+  json out;
+  REQUIRE(Post(cl.client(0),
+               "/v1/counter/w/incr?wait_regions=3&timeout_ms=5000", {{"by", 3}},
+               &out) == 200);
+  std::string token = out["token"];
+  // Applied in all three already: a read anywhere with the token sees it.
+  for (size_t i = 0; i < 3; ++i) {
+    auto r = cl.client(i).Request(
+        "GET", "/v1/counter/w?after=" + token + "&timeout_ms=5000");
+    REQUIRE(r.ok());
+    CHECK(r->status == 200);
+    CHECK(json::parse(r->body)["value"] == 3);
+  }
+  // With w3 down, three regions cannot confirm in time: 504, yet applied.
+  cl.Stop(2);
+  int status =
+      Post(cl.client(0), "/v1/counter/w/incr?wait_regions=3&timeout_ms=500",
+           {{"by", 1}}, &out);
+  CHECK(status == 504);
+  CHECK(out["error"]["message"].get<std::string>().find("applied locally") !=
+        std::string::npos);
+  CHECK(Counter(cl.client(0), "w") == 4);
+  CHECK(Post(cl.client(0), "/v1/counter/w/incr?wait_regions=2&timeout_ms=5000",
+             {{"by", 1}}) == 200);
+  CHECK(Post(cl.client(0), "/v1/counter/w/incr?wait_regions=4", {{"by", 1}}) ==
+        400);
+}
