@@ -125,6 +125,7 @@ struct Streams::Impl {
 
   Status Setup();
   void Secure(zmq::socket_t& s, bool server, const std::string& peer_key);
+  void SetLiveness(zmq::socket_t& s);
   Status OpenPeer(Peer& p);
   void Loop();
   void Publish();
@@ -138,6 +139,16 @@ struct Streams::Impl {
   void PublishStatus();
   void ApplyPeerChange();
 };
+
+// ZMTP heartbeats: a connection whose peer stays silent (a partition, a
+// dead host) is dropped and reconnected instead of waiting for TCP's
+// retransmission backoff.
+void Streams::Impl::SetLiveness(zmq::socket_t& s) {
+  const int ivl = static_cast<int>(std::max<uint32_t>(opt.heartbeat_ms, 100));
+  s.set(zmq::sockopt::heartbeat_ivl, ivl);
+  s.set(zmq::sockopt::heartbeat_timeout, 3 * ivl);
+  s.set(zmq::sockopt::heartbeat_ttl, 3 * ivl);
+}
 
 void Streams::Impl::Secure(zmq::socket_t& s, bool server,
                            const std::string& peer_key) {
@@ -174,11 +185,19 @@ Status Streams::Impl::OpenPeer(Peer& p) {
              static_cast<int64_t>(wire::kMaxFrameBytes));
       s->set(zmq::sockopt::reconnect_ivl, 100);
       s->set(zmq::sockopt::reconnect_ivl_max, 2000);
+      // A connect stuck in SYN retries (partition) is abandoned and retried.
+      s->set(zmq::sockopt::connect_timeout, 1000);
+      SetLiveness(*s);
       Secure(*s, false, key);
     }
     p.sub->set(zmq::sockopt::subscribe, "");
-    p.sub->connect("tcp://" + p.spec.host + ":" + std::to_string(p.spec.port));
-    p.dealer->connect("tcp://" + p.spec.host + ":" +
+    // Connections leave from our replication address when it is a specific
+    // one (so firewalls can tell regions apart).
+    const bool any = opt.bind_host == "0.0.0.0" || opt.bind_host == "*";
+    const std::string src = any ? "" : opt.bind_host + ":0;";
+    p.sub->connect("tcp://" + src + p.spec.host + ":" +
+                   std::to_string(p.spec.port));
+    p.dealer->connect("tcp://" + src + p.spec.host + ":" +
                       std::to_string(p.spec.port + 1));
   } catch (const zmq::error_t& e) {
     return Status::InvalidArgument("peer " + p.spec.region + " (" +
@@ -209,6 +228,7 @@ Status Streams::Impl::Setup() {
       s->set(zmq::sockopt::rcvhwm, opt.hwm);
       s->set(zmq::sockopt::maxmsgsize,
              static_cast<int64_t>(wire::kMaxFrameBytes));
+      SetLiveness(*s);
       Secure(*s, true, "");
     }
     const std::string host = opt.bind_host == "0.0.0.0" ? "*" : opt.bind_host;

@@ -24,7 +24,9 @@ class ServerProcess {
   // Starts the server with `extra` flags; `data_dir` empty: a new temporary
   // folder (removed at destruction).
   explicit ServerProcess(std::vector<std::string> extra = {},
-                         std::string data_dir = {}) {
+                         std::string data_dir = {},
+                         std::string http_host = "127.0.0.1")
+      : http_host_(std::move(http_host)) {
     if (data_dir.empty()) {
       char tmpl[] = "/tmp/deltakv-server-test-XXXXXX";
       data_dir_ = mkdtemp(tmpl);
@@ -110,7 +112,7 @@ class ServerProcess {
     return status;
   }
 
-  std::string data_dir_, ready_file_, url_, port_;
+  std::string http_host_, data_dir_, ready_file_, url_, port_;
   bool owns_dir_ = false;
   pid_t pid_ = -1;
 };
