@@ -1,7 +1,12 @@
 #include "gateway/config.h"
 
+#include <stdlib.h>
+
+#include <toml++/toml.h>
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <map>
+#include <set>
 
 #include "core/ids.h"
 
@@ -28,6 +33,93 @@ bool SplitHostPort(const std::string& s, std::string* host, uint16_t* port) {
   return true;
 }
 
+// The environment variable of an option name ("data-dir" ->
+// "DELTAKV_DATA_DIR").
+std::string EnvName(std::string key) {
+  for (char& c : key) {
+    c = c == '-'
+            ? '_'
+            : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return "DELTAKV_" + key;
+}
+
+// Variables this process set from a configuration file (so that a reload
+// re-reads the file instead of seeing its own earlier values).
+std::map<std::string, std::string>& FromFile() {
+  static std::map<std::string, std::string> names;
+  return names;
+}
+
+// Applies a TOML file underneath the environment: every key becomes its
+// DELTAKV_* variable unless the environment already sets it, so flags win
+// over the environment, which wins over the file. Returns an error message
+// naming the key or the parse error.
+void ClearFromFile() {
+  for (const auto& [name, value] : FromFile()) {
+    const char* now = getenv(name.c_str());
+    if (now != nullptr && value == now) unsetenv(name.c_str());
+  }
+  FromFile().clear();
+}
+
+std::string ApplyConfigFile(const std::string& path, const CLI::App& app) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << "--config " << path << ": " << e.description() << " (line "
+        << e.source().begin.line << ")";
+    return msg.str();
+  }
+  for (const auto& [k, node] : table) {
+    std::string key(k.str());
+    const CLI::Option* opt = nullptr;
+    try {
+      opt = app.get_option("--" + key);
+    } catch (const CLI::Error&) {
+      opt = nullptr;
+    }
+    if (opt == nullptr || key == "config") {
+      return "--config " + path + ": unknown option '" + key + "'";
+    }
+    std::string value;
+    auto scalar = [](const toml::node& n, std::string* out) {
+      if (auto v = n.value<std::string>()) {
+        *out = *v;
+      } else if (auto b = n.value<bool>(); b && n.is_boolean()) {
+        *out = *b ? "true" : "false";
+      } else if (auto i = n.value<int64_t>(); i && n.is_integer()) {
+        *out = std::to_string(*i);
+      } else if (auto d = n.value<double>(); d && n.is_floating_point()) {
+        *out = std::to_string(*d);
+      } else {
+        return false;
+      }
+      return true;
+    };
+    if (const toml::array* arr = node.as_array()) {
+      for (const auto& item : *arr) {
+        std::string one;
+        if (!scalar(item, &one)) {
+          return "--config " + path + ": '" + key + "' must hold scalars";
+        }
+        value += (value.empty() ? "" : ",") + one;
+      }
+    } else if (!scalar(node, &value)) {
+      return "--config " + path + ": '" + key + "' has an unsupported type";
+    }
+    const std::string env =
+        opt->get_envname().empty() ? EnvName(key) : opt->get_envname();
+    if (getenv(env.c_str()) == nullptr) {
+      setenv(env.c_str(), value.c_str(), 1);
+      FromFile()[env] = value;
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
@@ -40,9 +132,10 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
       "DELTAKV_* environment variables and flags; flags win over the "
       "environment, which wins over the file."};
   app.option_defaults()->always_capture_default();
-  app.set_config("--config", "", "TOML configuration file")
+  std::string config_file;
+  app.add_option("--config", config_file,
+                 "TOML configuration file (keys named like the flags)")
       ->envname("DELTAKV_CONFIG");
-  app.allow_config_extras(false);
 
   auto* region = app.add_option("--region", c.region, "this region's id")
                      ->envname("DELTAKV_REGION");
@@ -161,6 +254,25 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
                  "write HOST:PORT to this file once serving (for scripts)")
       ->envname("DELTAKV_READY_FILE");
 
+  // The file goes underneath the environment, then flags and environment
+  // are parsed: flags > environment > file > defaults.
+  ClearFromFile();
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) config_file = argv[i + 1];
+    if (a.rfind("--config=", 0) == 0) config_file = a.substr(9);
+  }
+  if (config_file.empty() && getenv("DELTAKV_CONFIG") != nullptr) {
+    config_file = getenv("DELTAKV_CONFIG");
+  }
+  if (!config_file.empty()) {
+    std::string error = ApplyConfigFile(config_file, app);
+    if (!error.empty()) {
+      std::cerr << "deltakv-server: " << error << "\n";
+      *exit_code = 2;
+      return std::nullopt;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,134 @@
+// deltakv-server options: TOML file < DELTAKV_* environment < flags, and
+// clear usage errors (exit code 2) naming the option.
+#include <stdlib.h>
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gateway/config.h"
+
+using deltakv::gateway::ParseServerConfig;
+using deltakv::gateway::ServerConfig;
+
+namespace {
+
+std::optional<ServerConfig> Parse(std::vector<std::string> args, int* code) {
+  args.insert(args.begin(), "deltakv-server");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return ParseServerConfig(static_cast<int>(args.size()), argv.data(), code);
+}
+
+struct TempFile {
+  std::string path;
+  explicit TempFile(const std::string& text) {
+    char tmpl[] = "/tmp/deltakv-config-XXXXXX";
+    int fd = mkstemp(tmpl);
+    REQUIRE(fd >= 0);
+    close(fd);
+    path = tmpl;
+    std::ofstream(path) << text;
+  }
+  ~TempFile() { std::filesystem::remove(path); }
+};
+
+}  // namespace
+
+TEST_CASE("defaults hold without file, environment or flags") {
+  int code = -1;
+  auto c = Parse({}, &code);
+  REQUIRE(c);
+  CHECK(c->region == "local");
+  CHECK(c->http_host == "127.0.0.1");
+  CHECK(c->http_port == 8080);
+  CHECK(c->durability == "sync");
+  CHECK(c->max_body_bytes == 1u << 20);
+}
+
+TEST_CASE("flags win over the environment, which wins over the file") {
+  TempFile file(
+      "region = \"from-file\"\n"
+      "data-dir = \"/file/data\"\n"
+      "durability = \"periodic\"\n"
+      "peer = [\"eu-west=eu.example.net:7100\", \"ap-south=10.0.0.7:7100\"]\n"
+      "repl = \"0.0.0.0:7100\"\n"
+      "insecure-replication = true\n");
+  setenv("DELTAKV_REGION", "from-env", 1);
+  setenv("DELTAKV_DATA_DIR", "/env/data", 1);
+  int code = -1;
+  auto c = Parse({"--config", file.path, "--region", "from-flag"}, &code);
+  unsetenv("DELTAKV_REGION");
+  unsetenv("DELTAKV_DATA_DIR");
+  REQUIRE(c);
+  CHECK(c->region == "from-flag");     // flag
+  CHECK(c->data_dir == "/env/data");   // environment over file
+  CHECK(c->durability == "periodic");  // file over default
+  REQUIRE(c->peer_list.size() == 2);
+  CHECK(c->peer_list[0].region == "eu-west");
+  CHECK(c->peer_list[1].host == "10.0.0.7");
+  CHECK(c->repl_port == 7100);
+}
+
+TEST_CASE("DELTAKV_PEERS takes a comma-separated list") {
+  setenv("DELTAKV_PEERS", "b=127.0.0.1:7200,c=127.0.0.1:7300", 1);
+  int code = -1;
+  auto c = Parse(
+      {"--region", "a", "--repl", "127.0.0.1:7100", "--insecure-replication"},
+      &code);
+  unsetenv("DELTAKV_PEERS");
+  REQUIRE(c);
+  REQUIRE(c->peer_list.size() == 2);
+  CHECK(c->peer_list[1].port == 7300);
+}
+
+TEST_CASE("invalid options exit 2 with a message naming them") {
+  const std::vector<std::vector<std::string>> bad = {
+      {"--durability", "sometimes"},
+      {"--http", "nonsense"},
+      {"--region", "Not Valid"},
+      {"--no-such-option"},
+      {"--max-body-bytes", "12"},
+      {"--peer", "x=host"},
+      {"--peer", "b=127.0.0.1:7200"},  // peers need --repl
+      {"--repl", "0.0.0.0:7100"},      // curve keys or insecure
+      {"--region", "a", "--repl", "127.0.0.1:7100", "--insecure-replication",
+       "--peer", "a=127.0.0.1:7200"},  // itself
+  };
+  for (const auto& args : bad) {
+    int code = -1;
+    INFO(args[0]);
+    CHECK_FALSE(Parse(args, &code));
+    CHECK(code == 2);
+  }
+  TempFile file("no-such-key = 1\n");
+  int code = -1;
+  CHECK_FALSE(Parse({"--config", file.path}, &code));
+  CHECK(code == 2);
+}
+
+TEST_CASE("--help succeeds and lists the options with defaults") {
+  int code = -1;
+  std::stringstream captured;
+  auto* old = std::cout.rdbuf(captured.rdbuf());
+  auto c = Parse({"--help"}, &code);
+  std::cout.rdbuf(old);
+  CHECK_FALSE(c);
+  CHECK(code == 0);
+  const std::string help = captured.str();
+  for (const char* opt :
+       {"--region", "--data-dir", "--http", "--repl", "--peer", "--durability",
+        "--token-file", "--curve-secret-key-file", "--max-body-bytes"}) {
+    INFO(opt);
+    CHECK(help.find(opt) != std::string::npos);
+  }
+  CHECK(help.find("127.0.0.1:8080") != std::string::npos);  // a default
+}
