@@ -34,18 +34,39 @@ std::string ErrorJson(std::string_view code, std::string_view message) {
   return Dump(j);
 }
 
+// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
+// U+10FFFF.
 bool ValidUtf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80         ? 1
-               : (c >> 5) == 6  ? 2
-               : (c >> 4) == 14 ? 3
-               : (c >> 3) == 30 ? 4
-                                : 0;
-    if (n == 0 || i + n > s.size()) return false;
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n;
+    uint32_t cp;
+    if ((c >> 5) == 6) {
+      n = 2;
+      cp = c & 0x1f;
+    } else if ((c >> 4) == 14) {
+      n = 3;
+      cp = c & 0x0f;
+    } else if ((c >> 3) == 30) {
+      n = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n > s.size()) return false;
     for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 2) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    static constexpr uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+      return false;
     }
     i += n;
   }
@@ -145,7 +166,8 @@ void Api::Handle(HttpRequest request, Responder respond) {
                   target.rfind("/v1?", 0) == 0;
   if (v1 && !options_.auth.Allows(call->req.authorization)) {
     return Finish(call, 401,
-                  ErrorJson("unauthorized", "missing or wrong bearer token"));
+                  ErrorJson("unauthorized", "missing or wrong bearer token"),
+                  "application/json", {{"WWW-Authenticate", "Bearer"}});
   }
   ApiError error;
   auto mapped = MapRequest(call->req.method, target, call->req.content_type,
@@ -204,21 +226,22 @@ std::string Api::Token() const {
 }
 
 bool Api::Covers(const std::string& token, Status* parse_error) const {
-  auto applied = replica_->AppliedVector();
-  if (!applied.ok()) return false;
+  // Parse the whole token first: a malformed token is an error wherever the
+  // bad part stands.
+  std::vector<std::pair<std::string, uint64_t>> wanted;
   size_t start = 0;
-  while (start < token.size()) {
+  while (start <= token.size()) {
     size_t comma = token.find(',', start);
     std::string_view part(
         token.data() + start,
         (comma == std::string::npos ? token.size() : comma) - start);
     size_t colon = part.rfind(':');
-    uint64_t seq = 0;
     if (colon == std::string_view::npos || colon == 0 ||
-        part.size() - colon - 1 > 19) {
+        colon + 1 == part.size() || part.size() - colon - 1 > 19) {
       *parse_error = Status::InvalidArgument("malformed causal token");
       return false;
     }
+    uint64_t seq = 0;
     for (char c : part.substr(colon + 1)) {
       if (c < '0' || c > '9') {
         *parse_error = Status::InvalidArgument("malformed causal token");
@@ -226,15 +249,19 @@ bool Api::Covers(const std::string& token, Status* parse_error) const {
       }
       seq = seq * 10 + static_cast<uint64_t>(c - '0');
     }
-    std::string_view region = part.substr(0, colon);
+    wanted.emplace_back(std::string(part.substr(0, colon)), seq);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  auto applied = replica_->AppliedVector();
+  if (!applied.ok()) return false;
+  for (const auto& [region, seq] : wanted) {
     uint64_t have = 0;
     if (region == replica_->region()) have = replica_->LastSequence();
     for (const auto& [r, s] : *applied) {
       if (r == region) have = std::max(have, s);
     }
     if (have < seq) return false;
-    if (comma == std::string::npos) break;
-    start = comma + 1;
   }
   return true;
 }
@@ -309,8 +336,7 @@ void Api::Read(const std::shared_ptr<Call>& call) {
       return Finish(call, 200, Dump(j));
     }
     case Route::kSetContains: {
-      if (m.member.empty() &&
-          call->req.target.find("member=") == std::string::npos) {
+      if (!m.has_member) {
         return FailApi(call, ApiError{400, "bad_request",
                                       "query parameter 'member' is required"});
       }
@@ -497,7 +523,8 @@ void Api::FailApi(const std::shared_ptr<Call>& call, const ApiError& e) {
 }
 
 void Api::Finish(const std::shared_ptr<Call>& call, int status,
-                 std::string body, std::string content_type) {
+                 std::string body, std::string content_type,
+                 std::vector<std::pair<std::string, std::string>> headers) {
   const double secs = std::chrono::duration<double>(
                           std::chrono::steady_clock::now() - call->start)
                           .count();
@@ -519,6 +546,7 @@ void Api::Finish(const std::shared_ptr<Call>& call, int status,
   resp.status = status;
   resp.content_type = std::move(content_type);
   resp.body = std::move(body);
+  resp.headers = std::move(headers);
   call->respond(std::move(resp));
 }
 

@@ -10,6 +10,8 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gateway/auth.h"
 #include "gateway/http_server.h"
@@ -55,7 +57,8 @@ class Api {
   void Read(const std::shared_ptr<Call>& call);
   void Write(const std::shared_ptr<Call>& call);
   void Finish(const std::shared_ptr<Call>& call, int status, std::string body,
-              std::string content_type = "application/json");
+              std::string content_type = "application/json",
+              std::vector<std::pair<std::string, std::string>> headers = {});
   void Fail(const std::shared_ptr<Call>& call, const Status& s);
   void FailApi(const std::shared_ptr<Call>& call, const ApiError& e);
   // The causal token of this region now: "region:seq,...".

@@ -1,5 +1,6 @@
 #include "gateway/auth.h"
 
+#include <cctype>
 #include <fstream>
 
 namespace deltakv::gateway {
@@ -63,10 +64,14 @@ Auth Auth::FromList(std::string_view list) {
 
 bool Auth::Allows(std::string_view authorization) const {
   if (tokens_.empty()) return true;
-  constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.size() <= kBearer.size() ||
-      authorization.substr(0, kBearer.size()) != kBearer) {
-    return false;
+  // The scheme is case-insensitive (RFC 7235).
+  constexpr std::string_view kBearer = "bearer ";
+  if (authorization.size() <= kBearer.size()) return false;
+  for (size_t i = 0; i < kBearer.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) !=
+        kBearer[i]) {
+      return false;
+    }
   }
   std::string_view candidate = authorization.substr(kBearer.size());
   bool ok = false;

@@ -263,6 +263,7 @@ bool MapQuery(MappedRequest* r, std::string_view query, ApiError* error) {
     };
     if (name == "member") {
       r->member = value;
+      r->has_member = true;
     } else if (name == "prefix") {
       r->prefix = value;
     } else if (name == "cursor") {

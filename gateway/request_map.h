@@ -72,11 +72,12 @@ struct MappedRequest {
   int64_t count = 0;                 // list delete
   bool front = false;                // list push side
   // Reads.
-  std::string member;   // set contains
-  std::string prefix;   // keys list
-  std::string cursor;   // keys list (opaque)
-  uint64_t offset = 0;  // list get
-  uint64_t limit = 0;   // list get / keys list; 0 = default
+  std::string member;       // set contains
+  bool has_member = false;  // ?member= given (possibly empty)
+  std::string prefix;       // keys list
+  std::string cursor;       // keys list (opaque)
+  uint64_t offset = 0;      // list get
+  uint64_t limit = 0;       // list get / keys list; 0 = default
   // Consistency.
   std::string after;           // causal token to wait for
   uint32_t wait_regions = 0;   // 0: none

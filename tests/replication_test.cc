@@ -2,11 +2,13 @@
 // region) on loopback, replicating over ZeroMQ; workloads in every region,
 // faults (loss, SIGKILL, trimmed logs, foreign keys), then convergence and
 // the values checked against models.
+#include <signal.h>
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -457,4 +459,44 @@ TEST_CASE("wait_regions and after= tokens across regions") {
              {{"by", 1}}) == 200);
   CHECK(Post(cl.client(0), "/v1/counter/w/incr?wait_regions=4", {{"by", 1}}) ==
         400);
+}
+
+TEST_CASE("SIGHUP reloads the peer set without a restart") {
+  char tmpl[] = "/tmp/deltakv-reload-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const uint16_t pa = FreePortPair(), pb = FreePortPair();
+  const std::string conf = dir + "/a.toml";
+  auto write_conf = [&](bool with_peer) {
+    std::ofstream f(conf);
+    f << "region = \"ra\"\nrepl = \"127.0.0.1:" << pa << "\"\n"
+      << "insecure-replication = true\nrepl-heartbeat-ms = 200\n";
+    if (with_peer) f << "peer = [\"rb=127.0.0.1:" << pb << "\"]\n";
+  };
+  write_conf(false);
+  std::filesystem::create_directories(dir + "/a");
+  std::filesystem::create_directories(dir + "/b");
+  ServerProcess a({"--config", conf}, dir + "/a");
+  ServerProcess b(
+      {"--region", "rb", "--repl", "127.0.0.1:" + std::to_string(pb), "--peer",
+       "ra=127.0.0.1:" + std::to_string(pa), "--insecure-replication",
+       "--repl-heartbeat-ms", "200"},
+      dir + "/b");
+  REQUIRE_FALSE(a.url().empty());
+  REQUIRE_FALSE(b.url().empty());
+  auto ca = std::move(HttpClient::Create(a.url()).value());
+  auto cb = std::move(HttpClient::Create(b.url()).value());
+  REQUIRE(Post(*cb, "/v1/counter/h/incr", {{"by", 9}}) == 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  CHECK(Counter(*ca, "h") == 0);  // a does not follow b yet
+  write_conf(true);
+  REQUIRE(kill(a.pid(), SIGHUP) == 0);
+  bool seen = false;
+  for (int i = 0; i < 100 && !seen; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    seen = Counter(*ca, "h") == 9;
+  }
+  CHECK(seen);
+  a.Stop();
+  b.Stop();
+  std::filesystem::remove_all(dir);
 }

@@ -185,6 +185,14 @@ TEST_CASE("every documented error has its status and code") {
       {"GET", "/v1/counter/%4", "", 400, "bad_request"},
       {"GET", "/v1/counter/" + std::string(1025, 'k'), "", 400, "bad_request"},
       {"GET", "/v1/counter/%FF%FE", "", 400, "bad_request"},
+      {"GET", "/v1/counter/%C0%80", "", 400, "bad_request"},     // overlong
+      {"GET", "/v1/counter/%ED%A0%80", "", 400, "bad_request"},  // surrogate
+      {"GET", "/v1/counter/%F5%80%80%80", "", 400, "bad_request"},
+      {"GET", "/v1/counter/c?after=garbage,elsewhere:5", "", 400,
+       "bad_request"},
+      {"GET", "/v1/counter/c?after=elsewhere:5,garbage", "", 400,
+       "bad_request"},
+      {"GET", "/v1/set/s/contains?xmember=a", "", 400, "bad_request"},
       {"GET", "/v1/set/s/contains", "", 400, "bad_request"},
       {"GET", "/v1/keys?limit=abc", "", 400, "bad_request"},
       {"GET", "/v1/keys?cursor=zz", "", 400, "bad_request"},
@@ -250,6 +258,17 @@ TEST_CASE("bearer tokens guard /v1 and leave health and metrics open") {
   CHECK(ErrorCode(a) == "unauthorized");
   CHECK(Send(*wrong, "POST", "/v1/counter/c/incr").status == 401);
   CHECK(Send(*good, "POST", "/v1/counter/c/incr").status == 200);
+  // The scheme is case-insensitive; a 401 names it.
+  std::string raw =
+      RawExchange(server.port(),
+                  "GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                  "Authorization: bearer beta-secret\r\n\r\n");
+  CHECK(StatusOf(raw) == 200);
+  raw = RawExchange(server.port(),
+                    "GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: "
+                    "close\r\n\r\n");
+  CHECK(StatusOf(raw) == 401);
+  CHECK(raw.find("WWW-Authenticate: Bearer") != std::string::npos);
   CHECK(Send(*anon, "GET", "/healthz").status == 200);
   CHECK(Send(*anon, "GET", "/readyz").status == 200);
   CHECK(Send(*anon, "GET", "/metrics").status == 200);
