@@ -199,6 +199,10 @@ Status ReadListBytes(const storage::ReadTxn& txn, uint64_t key_id,
   return Status::OK();
 }
 
+std::string PeerReplicaKey(std::string_view region) {
+  return "replica/" + std::string(region);
+}
+
 std::string AppliedKey(std::string_view region) {
   return "applied/" + std::string(region);
 }

@@ -71,7 +71,8 @@ inline constexpr std::string_view kMetaReplicaId = "replica_id";
 inline constexpr std::string_view kMetaHlc = "hlc";
 inline constexpr std::string_view kMetaNextKeyId = "next_key_id";
 inline constexpr std::string_view kMetaLogStart = "log_start";
-std::string AppliedKey(std::string_view region);  // "applied/<region>"
+std::string AppliedKey(std::string_view region);      // "applied/<region>"
+std::string PeerReplicaKey(std::string_view region);  // "replica/<region>"
 
 }  // namespace deltakv::replication
 

@@ -197,6 +197,21 @@ Status Replica::ApplyRemote(RemoteBatch batch) {
   return RunBlocking(std::move(p));
 }
 
+Result<uint64_t> Replica::PeerReplica(const std::string& origin) const {
+  DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+  return GetU64(txn, PeerReplicaKey(origin), 0);
+}
+
+Status Replica::SetPeerReplica(const std::string& origin, uint64_t replica,
+                               bool restart) {
+  DELTAKV_RETURN_IF_ERROR(RegionId::Parse(origin).status());
+  Pending p;
+  p.peer = origin;
+  p.peer_replica = replica;
+  p.peer_restart = restart;
+  return RunBlocking(std::move(p));
+}
+
 Status Replica::TrimLog(uint64_t through) {
   if (through < log_start_.load()) return Status::OK();
   Pending p;
@@ -284,6 +299,19 @@ void Replica::CommitBatch(std::vector<Pending>& batch) {
           results.push_back(std::move(r));
           continue;
         }
+        if (!p.peer.empty()) {
+          Status st = txn.Put(Table::kMeta, PeerReplicaKey(p.peer),
+                              U64Bytes(p.peer_replica));
+          if (st.ok() && p.peer_restart) {
+            st = txn.Put(Table::kMeta, AppliedKey(p.peer), U64Bytes(0));
+          }
+          if (!st.ok()) {
+            failure = st;
+            break;
+          }
+          results.push_back(OpResult{});
+          continue;
+        }
         if (p.trim_through != 0) {
           Status st = TrimInTxn(txn, p.trim_through);
           if (!st.ok()) {
@@ -308,6 +336,15 @@ void Replica::CommitBatch(std::vector<Pending>& batch) {
           if (!put.ok()) {
             failure = put;
             break;
+          }
+          // The log is bounded: past max_log_entries the oldest entries go
+          // (a peer that still needs them gets a state transfer).
+          if (local_seq_ >= log_start_pending_ + options_.max_log_entries) {
+            Status st = TrimInTxn(txn, local_seq_ - options_.max_log_entries);
+            if (!st.ok()) {
+              failure = st;
+              break;
+            }
           }
         }
         results.push_back(std::move(r));

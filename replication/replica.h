@@ -190,6 +190,15 @@ class Replica {
   // are skipped and reported after the rest is applied.
   Status ApplyRemote(RemoteBatch batch);
 
+  // The replica id last seen for region `origin` (0: never).
+  Result<uint64_t> PeerReplica(const std::string& origin) const;
+  // Records `replica` as the identity of region `origin`. With `restart`,
+  // the region came back as a new incarnation (its store was lost or
+  // replaced): its applied watermark starts over at 0, in the same
+  // transaction, so its new sequence numbers are not taken for duplicates.
+  Status SetPeerReplica(const std::string& origin, uint64_t replica,
+                        bool restart);
+
   // Deletes local log entries up to and including `through` (all peers have
   // them). Not an error when they are gone already.
   Status TrimLog(uint64_t through);
@@ -223,6 +232,9 @@ class Replica {
     bool is_remote = false;
     RemoteBatch remote;         // remote batches
     uint64_t trim_through = 0;  // log trimming (op unused)
+    std::string peer;           // peer identity: region
+    uint64_t peer_replica = 0;  // peer identity: replica id
+    bool peer_restart = false;
     Callback done;
   };
 

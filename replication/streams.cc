@@ -81,6 +81,7 @@ struct Peer {
   uint64_t applied = 0;  // its sequence applied here
   uint64_t latest = 0;   // from heartbeats
   uint64_t acked = 0;    // our sequence it applied
+  uint64_t replica = 0;  // its replica id (incarnation), 0 = unknown
   bool heard = false;
   bool silent = true;  // no frame for 3 heartbeats (or never)
   Clock::time_point last_heard{};
@@ -209,6 +210,8 @@ Status Streams::Impl::OpenPeer(Peer& p) {
       if (r == p.spec.region) p.applied = s;
     }
   }
+  auto known = replica->PeerReplica(p.spec.region);
+  if (known.ok()) p.replica = *known;
   return Status::OK();
 }
 
@@ -255,7 +258,9 @@ Status Streams::Impl::Setup() {
   return Status::OK();
 }
 
-void Streams::Impl::Send(zmq::socket_t& s, const wire::Frame& f) {
+void Streams::Impl::Send(zmq::socket_t& s, const wire::Frame& frame) {
+  wire::Frame f = frame;
+  f.replica = replica->replica_id().value();
   std::string bytes = wire::Encode(f);
   bytes_out += bytes.size();
   try {
@@ -364,6 +369,31 @@ void Streams::Impl::HandlePeerFrame(Peer& p, const zmq::message_t& m,
               s.ok() ? "origin does not match the link" : s.ToString());
     return;
   }
+  // A new replica id under a known region name: the region lost or
+  // replaced its store and starts its sequence over. Forget its old
+  // watermark (its new deltas carry new dots, so nothing collides).
+  if (f.replica != 0 && f.replica != p.replica) {
+    const bool restart = p.replica != 0;
+    if (restart) {
+      log->warn(
+          "replication: {} came back as a new replica ({:016x}, was "
+          "{:016x}); starting over its sequence",
+          p.spec.region, f.replica, p.replica);
+    }
+    Status st = replica->SetPeerReplica(p.spec.region, f.replica, restart);
+    if (!st.ok()) {
+      log->warn("replication: recording {}'s replica id: {}", p.spec.region,
+                st.ToString());
+      return;
+    }
+    p.replica = f.replica;
+    if (restart) {
+      p.applied = 0;
+      p.latest = 0;
+      p.catchup_inflight = false;
+      p.snapshot_active = false;
+    }
+  }
   const auto now = Clock::now();
   if (p.silent && p.heard) RequestCatchup(p);  // back after silence
   p.heard = true;
@@ -457,7 +487,9 @@ void Streams::Impl::HandleRouter() {
       log->warn("replication: dropped a request: {}", s.ToString());
       continue;
     }
-    auto reply = [&](const wire::Frame& r) {
+    auto reply = [&](const wire::Frame& frame) {
+      wire::Frame r = frame;
+      r.replica = replica->replica_id().value();
       std::string bytes = wire::Encode(r);
       bytes_out += bytes.size();
       try {

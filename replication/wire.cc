@@ -60,7 +60,7 @@ Status GetRegion(const msgpack::object& o, std::string* region) {
 std::string Encode(const Frame& f) {
   msgpack::sbuffer buf;
   Packer pk(&buf);
-  pk.pack_array(7);
+  pk.pack_array(8);
   PackBytes(pk, f.region);
   pk.pack_uint64(f.first);
   pk.pack_uint64(f.last);
@@ -77,6 +77,7 @@ std::string Encode(const Frame& f) {
     PackBytes(pk, region);
     pk.pack_uint64(seq);
   }
+  pk.pack_uint64(f.replica);
   std::string out;
   out.push_back(static_cast<char>(kMagic));
   out.push_back(static_cast<char>(kVersion));
@@ -138,8 +139,8 @@ Status Decode(std::string_view bytes, Frame* out) {
   }
   if (offset != n) return Bad("trailing bytes");
   const msgpack::object_array* top;
-  if (!GetArray(handle.get(), &top) || top->size != 7) {
-    return Bad("payload must be an array of 7");
+  if (!GetArray(handle.get(), &top) || top->size != 8) {
+    return Bad("payload must be an array of 8");
   }
   Frame f;
   f.kind = static_cast<Kind>(kind);
@@ -148,7 +149,8 @@ Status Decode(std::string_view bytes, Frame* out) {
   const msgpack::object_array* applied;
   if (!GetU64(top->ptr[1], &f.first) || !GetU64(top->ptr[2], &f.last) ||
       !GetU64(top->ptr[3], &f.log_start) || !GetBytes(top->ptr[4], &f.cursor) ||
-      !GetArray(top->ptr[5], &entries) || !GetArray(top->ptr[6], &applied)) {
+      !GetArray(top->ptr[5], &entries) || !GetArray(top->ptr[6], &applied) ||
+      !GetU64(top->ptr[7], &f.replica)) {
     return Bad("field of the wrong type");
   }
   if (entries->size % 3 != 0 || applied->size % 2 != 0) {

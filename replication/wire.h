@@ -5,7 +5,8 @@
 //   byte 1   wire version (1)
 //   byte 2   kind (Kind below)
 //   byte 3   flags: bit 0 = payload compressed with zstd
-//   payload  MessagePack array per kind; when compressed: u32 raw size
+//   payload  MessagePack array of 8 (docs/formats.md); when compressed: u32 raw
+//   size
 //            (big-endian) followed by one zstd frame
 //
 // Decoding accepts untrusted bytes: every frame is checked (size limits,
@@ -56,6 +57,7 @@ using AppliedVector = std::vector<std::pair<std::string, uint64_t>>;
 struct Frame {
   Kind kind = Kind::kDeltas;
   std::string region;      // sender (origin, or requester for requests)
+  uint64_t replica = 0;    // the sender's replica id (its incarnation)
   uint64_t first = 0;      // deltas/catch-up: first sequence
   uint64_t last = 0;       // deltas/catch-up: last; heartbeat: latest;
                            // snapshot: the snapshot's sequence

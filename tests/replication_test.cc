@@ -381,7 +381,8 @@ TEST_CASE(
           200);
   REQUIRE(cl.Converge());
   cl.Stop(1);
-  // More writes while s2 is down; s1's log keeps only the last 20.
+  // More writes while s2 is down; s1's log keeps only the last 20
+  // (--max-log-entries), so s2 cannot catch up from the log.
   for (int i = 0; i < 100; ++i) {
     REQUIRE(Post(cl.client(0), "/v1/set/s/remove",
                  {{"members", {"m" + std::to_string(i)}}}) == 200);
@@ -396,6 +397,12 @@ TEST_CASE(
         1);
   auto set = cl.client(1).Request("GET", "/v1/set/s");
   CHECK(json::parse(set->body)["size"] == 50);
+  // The wiped region is a new incarnation: its new writes, numbered from 1
+  // again, must not be taken by s1 for duplicates of its old ones.
+  REQUIRE(Post(cl.client(1), "/v1/counter/after-wipe/incr", {{"by", 4}}) ==
+          200);
+  REQUIRE(cl.Converge());
+  CHECK(Counter(cl.client(0), "after-wipe") == 4);
 }
 
 TEST_CASE("with CurveZMQ, a peer whose key is not allowed is refused") {

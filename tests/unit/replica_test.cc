@@ -183,3 +183,24 @@ TEST_CASE(
   for (auto& v : la->values) joined += v;
   CHECK((joined == "[abcxyz]" || joined == "[xyzabc]"));
 }
+
+TEST_CASE("the delta log never holds more than max_log_entries") {
+  TempDir dir;
+  ReplicaOptions o;
+  o.path = dir.path;
+  o.region = "us-east";
+  o.max_log_entries = 10;
+  auto r = std::move(Replica::Open(o).value());
+  for (int i = 0; i < 35; ++i) REQUIRE(r->Apply(Incr("c", 1)).ok());
+  CHECK(r->LogStart() == 26);
+  auto log = r->ReadLog(1, 100);
+  REQUIRE(log.ok());
+  REQUIRE(log->size() == 10);
+  CHECK(log->front().seq == 26);
+  CHECK(log->back().seq == 35);
+  // Reopened, the bound and the start hold.
+  r.reset();
+  r = std::move(Replica::Open(o).value());
+  CHECK(r->LogStart() == 26);
+  CHECK(*r->CounterValue("c") == 35);
+}

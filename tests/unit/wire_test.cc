@@ -20,6 +20,7 @@ wire::Frame Sample(size_t entries) {
                     std::string(40, static_cast<char>('a' + i % 26))});
   }
   f.applied = {{"us-east", 9}, {"eu-west", 3}};
+  f.replica = 0x1234567890abcdefULL;
   return f;
 }
 }  // namespace
@@ -36,6 +37,7 @@ TEST_CASE("frames round-trip, compressed above the threshold") {
     CHECK(g.last == 9);
     CHECK(g.entries.size() == n);
     CHECK(g.applied == f.applied);
+    CHECK(g.replica == f.replica);
     if (n > 0) CHECK(g.entries.back().blob == f.entries.back().blob);
   }
 }
