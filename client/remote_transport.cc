@@ -5,6 +5,7 @@
 
 #include "client/http_client.h"
 #include "client/transport.h"
+#include "core/percent.h"
 
 namespace deltakv {
 
@@ -12,20 +13,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string Enc(std::string_view in) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : in) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
+std::string Enc(std::string_view in) { return PercentEncode(in); }
 
 Code CodeOf(std::string_view name) {
   if (name == "not_found") return Code::kNotFound;

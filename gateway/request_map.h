@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/percent.h"
+
 namespace deltakv::gateway {
 
 enum class Route {
@@ -93,9 +95,9 @@ std::optional<MappedRequest> MapRequest(std::string_view method,
                                         const MapLimits& limits,
                                         ApiError* error);
 
-// Percent-decodes `in` (RFC 3986; '+' stays '+'). False on a bad escape.
-bool PercentDecode(std::string_view in, std::string* out);
-std::string PercentEncode(std::string_view in);
+// Percent-decoding and encoding live in core/percent.h.
+using ::deltakv::PercentDecode;
+using ::deltakv::PercentEncode;
 
 }  // namespace deltakv::gateway
 

@@ -16,26 +16,14 @@
 #include <fstream>
 
 #include "client/http_client.h"
+#include "core/percent.h"
 #include "replication/curve.h"
 
 using nlohmann::json;
 
 namespace {
 
-std::string Enc(std::string_view in) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : in) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
+std::string Enc(std::string_view in) { return deltakv::PercentEncode(in); }
 
 struct Context {
   std::unique_ptr<deltakv::HttpClient> http;
