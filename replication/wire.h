@@ -33,7 +33,7 @@ inline constexpr uint8_t kVersion = 1;
 // Frames larger than this are refused (also set as ZMQ_MAXMSGSIZE).
 inline constexpr size_t kMaxFrameBytes = 64ull << 20;
 // Payloads above this many bytes are compressed.
-inline constexpr size_t kCompressAbove = 1024;
+inline constexpr size_t kCompressAbove = 256;
 
 enum class Kind : uint8_t {
   kDeltas = 1,           // PUB: origin's deltas first..last
