@@ -2,7 +2,7 @@
 // replication.md).
 //
 //   PUB    bound at repl host:port     our deltas (batched, grouped per key,
-//                                      zstd above 1 KiB) and heartbeats
+//                                      zstd above 256 B) and heartbeats
 //   ROUTER bound at repl host:port+1   catch-up and snapshot requests from
 //                                      peers; their acks
 //   SUB    connected to each peer PUB
