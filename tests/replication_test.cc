@@ -391,10 +391,19 @@ TEST_CASE(
   std::filesystem::remove_all(cl.dir() + "/s2");
   cl.Start(1);
   REQUIRE(cl.Converge());
-  auto s = cl.client(1).Request("GET", "/v1/status");
-  REQUIRE(s.ok());
-  CHECK(json::parse(s->body)["peers"][0]["state_transfers"].get<uint64_t>() >=
-        1);
+  // The data becomes visible with the last chunk; the counter moves a
+  // moment later (after the watermark commits): poll for it, bounded.
+  uint64_t transfers = 0;
+  for (int i = 0; i < 100 && transfers == 0; ++i) {
+    auto s = cl.client(1).Request("GET", "/v1/status");
+    REQUIRE(s.ok());
+    const json status = json::parse(s->body);
+    transfers = status["peers"][0]["state_transfers"].get<uint64_t>();
+    if (transfers == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  CHECK(transfers >= 1);
   auto set = cl.client(1).Request("GET", "/v1/set/s");
   CHECK(json::parse(set->body)["size"] == 50);
   // The wiped region is a new incarnation: its new writes, numbered from 1
