@@ -49,6 +49,7 @@
 #include "bench/replication_proxy.h"
 #include "client/http_client.h"
 #include "crdt/codec.h"
+#include "tests/server_harness.h"
 
 namespace {
 
@@ -81,33 +82,6 @@ double Seconds(Clock::duration d) {
 }
 
 // ------------------------------------------------------------ servers ---
-
-bool CanBind(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
-}
-
-// P such that P and P+1 are free now; never the same pair twice.
-uint16_t FreePortPair() {
-  static uint16_t next = static_cast<uint16_t>(30000 + (getpid() % 1000) * 24);
-  for (int tries = 0; tries < 5000; ++tries) {
-    uint16_t p = next;
-    next = static_cast<uint16_t>(next + 2);
-    if (next > 60000) next = 30000;
-    if (CanBind(p) && CanBind(static_cast<uint16_t>(p + 1))) return p;
-  }
-  std::fprintf(stderr, "no free port pair\n");
-  std::exit(1);
-}
 
 // One deltakv-server process. Forked from the main thread only, so that
 // PR_SET_PDEATHSIG kills it when this benchmark dies.
@@ -265,7 +239,8 @@ class Cluster {
       : names_(std::move(names)) {
     static int n = 0;
     dir_ = root + "/cluster" + std::to_string(n++);
-    for (size_t i = 0; i < names_.size(); ++i) repl_.push_back(FreePortPair());
+    for (size_t i = 0; i < names_.size(); ++i)
+      repl_.push_back(deltakv::testing::FreePortPair());
     std::vector<std::vector<std::string>> args(names_.size());
     for (size_t x = 0; x < names_.size(); ++x) {
       args[x] = {"--repl", "127.0.0.1:" + std::to_string(repl_[x])};
@@ -273,7 +248,7 @@ class Cluster {
         if (x == y) continue;
         uint16_t port = repl_[y];
         if (proxied) {
-          port = FreePortPair();
+          port = deltakv::testing::FreePortPair();
           Link& l = links_[{x, y}];
           l.pub = DelayProxy::Open(port, repl_[y], delay);
           l.router = DelayProxy::Open(port + 1, repl_[y] + 1, delay);
@@ -824,8 +799,9 @@ void RunStateTransfer(const std::string& root, const Options& o) {
   // newcomer, whose requests its ROUTER serves all the same.
   const std::string src_name = "us-east", helper_name = "eu-west",
                     new_name = "ap-south";
-  uint16_t src_port = FreePortPair(), helper_port = FreePortPair(),
-           new_port = FreePortPair();
+  uint16_t src_port = deltakv::testing::FreePortPair(),
+           helper_port = deltakv::testing::FreePortPair(),
+           new_port = deltakv::testing::FreePortPair();
   std::string dir = root + "/state";
   Server src(src_name, dir + "/" + src_name,
              {"--repl", "127.0.0.1:" + std::to_string(src_port), "--peer",

@@ -130,6 +130,10 @@ struct Streams::Impl {
   Status OpenPeer(Peer& p);
   void Loop();
   void Publish();
+  // Reads local log entries from `from` (about `max_bytes` of them) into a
+  // frame of `kind`, grouped per key. False when there is nothing to send.
+  bool LogFrame(wire::Kind kind, uint64_t from, size_t max_bytes,
+                wire::Frame* f);
   void Heartbeat();
   void CheckPeers();
   void Send(zmq::socket_t& s, const wire::Frame& f);
@@ -274,24 +278,30 @@ void Streams::Impl::Publish() {
   const uint64_t latest = replica->LastSequence();
   while (published < latest && !stop) {
     uint64_t from = std::max(published + 1, replica->LogStart());
-    auto log_or = replica->ReadLog(from, 4096);
-    if (!log_or.ok() || log_or->empty()) break;
-    std::vector<LoggedDelta> batch;
-    size_t bytes = 0;
-    for (auto& d : *log_or) {
-      bytes += d.key.size() + d.delta.size();
-      batch.push_back(std::move(d));
-      if (bytes >= opt.batch_max_bytes) break;
-    }
     wire::Frame f;
-    f.kind = wire::Kind::kDeltas;
-    f.region = replica->region();
-    f.first = batch.front().seq;
-    f.last = batch.back().seq;
-    f.entries = Group(batch);
+    if (!LogFrame(wire::Kind::kDeltas, from, opt.batch_max_bytes, &f)) break;
     Send(*pub, f);
     published = f.last;
   }
+}
+
+bool Streams::Impl::LogFrame(wire::Kind kind, uint64_t from, size_t max_bytes,
+                             wire::Frame* f) {
+  auto log_or = replica->ReadLog(from, 8192);
+  if (!log_or.ok() || log_or->empty()) return false;
+  std::vector<LoggedDelta> batch;
+  size_t bytes = 0;
+  for (auto& d : *log_or) {
+    bytes += d.key.size() + d.delta.size();
+    batch.push_back(std::move(d));
+    if (bytes >= max_bytes) break;
+  }
+  f->kind = kind;
+  f->region = replica->region();
+  f->first = batch.front().seq;
+  f->last = batch.back().seq;
+  f->entries = Group(batch);
+  return true;
 }
 
 void Streams::Impl::Heartbeat() {
@@ -508,19 +518,10 @@ void Streams::Impl::HandleRouter() {
           reply(r);
           break;
         }
-        auto log_or = replica->ReadLog(f.first, 8192);
-        if (!log_or.ok() || log_or->empty()) break;
-        std::vector<LoggedDelta> batch;
-        size_t bytes = 0;
-        for (auto& d : *log_or) {
-          bytes += d.key.size() + d.delta.size();
-          batch.push_back(std::move(d));
-          if (bytes >= opt.catchup_max_bytes) break;
+        if (!LogFrame(wire::Kind::kCatchupReply, f.first, opt.catchup_max_bytes,
+                      &r)) {
+          break;
         }
-        r.kind = wire::Kind::kCatchupReply;
-        r.first = batch.front().seq;
-        r.last = batch.back().seq;
-        r.entries = Group(batch);
         reply(r);
         break;
       }
