@@ -5,6 +5,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "core/ids.h"
 #include "replication/replica.h"
 #include "replication/streams.h"
 
@@ -210,58 +211,65 @@ void Api::Dispatch(std::shared_ptr<Call> call) {
   Write(call);
 }
 
+// A causal token names, per origin, an incarnation (replica id) and a
+// sequence of it: "region:replica:seq,..." (docs/api.md). A region that
+// lost its store starts a new incarnation, so a token of the old one is
+// never taken for data of the new.
 std::string Api::Token() const {
-  auto applied = replica_->AppliedVector();
+  auto marks = replica_->AppliedMarks(/*durable_only=*/false);
   std::string out;
-  if (!applied.ok()) return out;
-  for (const auto& [region, seq] : *applied) {
-    uint64_t s = region == replica_->region()
-                     ? std::max(seq, replica_->LastSequence())
-                     : seq;
+  if (!marks.ok()) return out;
+  for (const auto& m : *marks) {
+    if (m.replica == 0) continue;  // an origin whose identity is unknown
     if (!out.empty()) out += ',';
-    out += region + ":" + std::to_string(s);
+    out += m.region + ":" + ReplicaId(m.replica).ToString() + ":" +
+           std::to_string(m.seq);
   }
-  if (out.empty()) out = replica_->region() + ":0";
   return out;
 }
 
 bool Api::Covers(const std::string& token, Status* parse_error) const {
   // Parse the whole token first: a malformed token is an error wherever the
   // bad part stands.
-  std::vector<std::pair<std::string, uint64_t>> wanted;
+  struct Wanted {
+    std::string region;
+    uint64_t replica;
+    uint64_t seq;
+  };
+  std::vector<Wanted> wanted;
+  auto malformed = [&] {
+    *parse_error = Status::InvalidArgument(
+        "malformed causal token (expected region:replica:sequence,...)");
+    return false;
+  };
   size_t start = 0;
   while (start <= token.size()) {
     size_t comma = token.find(',', start);
     std::string_view part(
         token.data() + start,
         (comma == std::string::npos ? token.size() : comma) - start);
-    size_t colon = part.rfind(':');
-    if (colon == std::string_view::npos || colon == 0 ||
-        colon + 1 == part.size() || part.size() - colon - 1 > 19) {
-      *parse_error = Status::InvalidArgument("malformed causal token");
-      return false;
+    size_t c1 = part.find(':');
+    size_t c2 = part.rfind(':');
+    if (c1 == std::string_view::npos || c1 == c2 || c2 + 1 == part.size() ||
+        part.size() - c2 - 1 > 19) {
+      return malformed();
     }
+    auto region = RegionId::Parse(part.substr(0, c1));
+    auto replica = ReplicaId::Parse(part.substr(c1 + 1, c2 - c1 - 1));
+    if (!region.ok() || !replica.ok()) return malformed();
     uint64_t seq = 0;
-    for (char c : part.substr(colon + 1)) {
-      if (c < '0' || c > '9') {
-        *parse_error = Status::InvalidArgument("malformed causal token");
-        return false;
-      }
+    for (char c : part.substr(c2 + 1)) {
+      if (c < '0' || c > '9') return malformed();
       seq = seq * 10 + static_cast<uint64_t>(c - '0');
     }
-    wanted.emplace_back(std::string(part.substr(0, colon)), seq);
+    wanted.push_back(Wanted{std::string(part.substr(0, c1)),
+                            replica->value(), seq});
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
-  auto applied = replica_->AppliedVector();
-  if (!applied.ok()) return false;
-  for (const auto& [region, seq] : wanted) {
-    uint64_t have = 0;
-    if (region == replica_->region()) have = replica_->LastSequence();
-    for (const auto& [r, s] : *applied) {
-      if (r == region) have = std::max(have, s);
-    }
-    if (have < seq) return false;
+  for (const auto& w : wanted) {
+    auto have = replica_->AppliedOf(w.region, w.replica);
+    if (!have.ok() || *have < w.seq) return false;
   }
   return true;
 }
@@ -307,7 +315,12 @@ void Api::Read(const std::shared_ptr<Call>& call) {
                            {"bytes_in", p.bytes_in},
                            {"catchups", p.catchups},
                            {"state_transfers", p.state_transfers},
-                           {"dropped_frames", p.dropped_frames}});
+                           {"dropped_frames", p.dropped_frames},
+                           {"apply_failures", p.apply_failures},
+                           {"transferring", p.transferring},
+                           {"transfer_retries", p.transfer_retries},
+                           {"error", p.error.empty() ? json(nullptr)
+                                                     : json(p.error)}});
         }
       }
       j["peers"] = peers;

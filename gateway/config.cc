@@ -174,6 +174,16 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
                  "delta log bound (older entries need a state transfer)")
       ->envname("DELTAKV_MAX_LOG_ENTRIES")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  app.add_option("--repl-snapshot-chunk-bytes", c.repl_snapshot_chunk_bytes,
+                 "bytes of state per state-transfer chunk (larger states "
+                 "travel in fragments)")
+      ->envname("DELTAKV_REPL_SNAPSHOT_CHUNK_BYTES")
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{32} << 20));
+  app.add_option("--repl-transfer-timeout-ms", c.repl_transfer_timeout_ms,
+                 "first deadline of a state-transfer request (it doubles on "
+                 "each retry, up to 60 s)")
+      ->envname("DELTAKV_REPL_TRANSFER_TIMEOUT_MS")
+      ->check(CLI::Range(100u, 600000u));
   app.add_option("--repl-debug-drop-rate", c.repl_debug_drop_rate,
                  "testing only: drop this fraction of received frames")
       ->envname("DELTAKV_REPL_DEBUG_DROP_RATE")

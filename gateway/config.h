@@ -27,6 +27,8 @@ struct ServerConfig {
   int repl_hwm = 10000;
   uint64_t max_log_entries = 1000000;
   double repl_debug_drop_rate = 0;  // fault injection, tests only
+  uint64_t repl_snapshot_chunk_bytes = 1 << 20;
+  uint32_t repl_transfer_timeout_ms = 5000;
   std::string token_file;
   std::string tokens;  // comma-separated (DELTAKV_TOKENS)
   std::string durability = "sync";

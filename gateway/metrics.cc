@@ -171,6 +171,13 @@ std::string Metrics::Render(const replication::Replica& replica,
        "State transfers completed."},
       {"deltakv_peer_dropped_frames_total", "counter",
        "Malformed or foreign frames dropped."},
+      {"deltakv_peer_apply_failures_total", "counter",
+       "Batches or state chunks from the peer that failed to apply (nothing "
+       "past them is acknowledged; the link retries)."},
+      {"deltakv_peer_transfer_retries_total", "counter",
+       "State transfer requests asked again after a deadline."},
+      {"deltakv_peer_transferring", "gauge",
+       "1 while a state transfer from the peer is running."},
   };
   auto peers = streams->Peers();
   for (size_t f = 0; f < sizeof families / sizeof families[0]; ++f) {
@@ -203,8 +210,17 @@ std::string Metrics::Render(const replication::Replica& replica,
         case 7:
           v = static_cast<double>(p.state_transfers);
           break;
-        default:
+        case 8:
           v = static_cast<double>(p.dropped_frames);
+          break;
+        case 9:
+          v = static_cast<double>(p.apply_failures);
+          break;
+        case 10:
+          v = static_cast<double>(p.transfer_retries);
+          break;
+        default:
+          v = p.transferring ? 1 : 0;
       }
       std::snprintf(line, sizeof line, "%s{peer=\"%s\"} %.6g\n",
                     families[f].name, p.region.c_str(), v);

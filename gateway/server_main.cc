@@ -116,6 +116,8 @@ int main(int argc, char** argv) {
     so.heartbeat_ms = c.repl_heartbeat_ms;
     so.hwm = c.repl_hwm;
     so.debug_drop_rate = c.repl_debug_drop_rate;
+    so.snapshot_chunk_bytes = static_cast<size_t>(c.repl_snapshot_chunk_bytes);
+    so.transfer_timeout_ms = c.repl_transfer_timeout_ms;
     if (so.insecure) {
       Say(*log, c, spdlog::level::warn,
           "--insecure-replication: region links are NOT encrypted or "

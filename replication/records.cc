@@ -203,6 +203,19 @@ std::string PeerReplicaKey(std::string_view region) {
   return "replica/" + std::string(region);
 }
 
+std::string BootstrappedKey(std::string_view region) {
+  return "bootstrapped/" + std::string(region);
+}
+
+std::string TransferKey(std::string_view region) {
+  return "transfer/" + std::string(region);
+}
+
+std::string IncarnationKey(std::string_view region, uint64_t replica) {
+  return "incarnation/" + std::string(region) + "/" +
+         ReplicaId(replica).ToString();
+}
+
 std::string AppliedKey(std::string_view region) {
   return "applied/" + std::string(region);
 }

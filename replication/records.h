@@ -73,6 +73,15 @@ inline constexpr std::string_view kMetaNextKeyId = "next_key_id";
 inline constexpr std::string_view kMetaLogStart = "log_start";
 std::string AppliedKey(std::string_view region);      // "applied/<region>"
 std::string PeerReplicaKey(std::string_view region);  // "replica/<region>"
+// Present while the store, created empty, still bootstraps from its peers.
+inline constexpr std::string_view kMetaFresh = "fresh";
+// "bootstrapped/<region>": a state transfer from that peer completed.
+std::string BootstrappedKey(std::string_view region);
+// "transfer/<region>": [u64 seq][cursor] of an interrupted state transfer.
+std::string TransferKey(std::string_view region);
+// "incarnation/<region>/<replica id, 16 hex>": the final watermark of an
+// earlier incarnation of that region.
+std::string IncarnationKey(std::string_view region, uint64_t replica);
 
 }  // namespace deltakv::replication
 

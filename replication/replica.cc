@@ -75,7 +75,8 @@ Status Replica::LoadMetadata() {
           !(put = txn.Put(Table::kMeta, kMetaRegion, options_.region)).ok() ||
           !(put = txn.Put(Table::kMeta, kMetaReplicaId,
                           U64Bytes(replica_id_.value())))
-               .ok()) {
+               .ok() ||
+          !(put = txn.Put(Table::kMeta, kMetaFresh, U64Bytes(1))).ok()) {
         if (put.code() == Code::kUnavailable && attempt == 0) {
           txn.Abort();
           DELTAKV_RETURN_IF_ERROR(env_->Grow());
@@ -84,9 +85,11 @@ Status Replica::LoadMetadata() {
         return put;
       }
       DELTAKV_RETURN_IF_ERROR(txn.Commit());
+      fresh_ = true;
       return Status::OK();
     }
     DELTAKV_RETURN_IF_ERROR(s);
+    fresh_ = txn.Get(Table::kMeta, kMetaFresh, &v).ok();
     DELTAKV_ASSIGN_OR_RETURN(uint64_t format, GetU64(txn, kMetaFormat, 0));
     if (format != kStoreFormat) {
       return Status::Corruption("store format " + std::to_string(format) +
@@ -108,6 +111,7 @@ Status Replica::LoadMetadata() {
     DELTAKV_ASSIGN_OR_RETURN(local_seq_,
                              GetU64(txn, AppliedKey(options_.region), 0));
     committed_seq_ = local_seq_;
+    durable_seq_ = local_seq_;
     DELTAKV_ASSIGN_OR_RETURN(uint64_t log_start, GetU64(txn, kMetaLogStart, 1));
     log_start_ = log_start;
     txn.Abort();
@@ -212,6 +216,58 @@ Status Replica::SetPeerReplica(const std::string& origin, uint64_t replica,
   return RunBlocking(std::move(p));
 }
 
+uint64_t Replica::DurableSequence() const {
+  std::lock_guard<std::mutex> l(durable_mu_);
+  return durable_seq_;
+}
+
+void Replica::PinLog(const std::string& requester, uint64_t from) {
+  std::lock_guard<std::mutex> l(pin_mu_);
+  if (from == 0) {
+    log_pins_.erase(requester);
+  } else {
+    log_pins_[requester] = from;
+  }
+}
+
+bool Replica::NeedsStateFrom(const std::string& peer) const {
+  if (!fresh_) return false;
+  auto txn = env_->BeginRead();
+  if (!txn.ok()) return false;
+  std::string_view v;
+  return txn->Get(Table::kMeta, BootstrappedKey(peer), &v).IsNotFound();
+}
+
+Result<std::optional<TransferProgress>> Replica::TransferFrom(
+    const std::string& peer) const {
+  DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+  std::string_view v;
+  Status s = txn.Get(Table::kMeta, TransferKey(peer), &v);
+  if (s.IsNotFound()) return std::optional<TransferProgress>();
+  DELTAKV_RETURN_IF_ERROR(s);
+  size_t pos = 0;
+  TransferProgress p;
+  if (!storage::ReadU64(v, &pos, &p.seq)) {
+    return Status::Corruption("transfer progress of " + peer + " malformed");
+  }
+  p.cursor.assign(v.substr(pos));
+  return std::optional<TransferProgress>(std::move(p));
+}
+
+Result<uint64_t> Replica::AppliedOf(const std::string& origin,
+                                    uint64_t replica) const {
+  if (origin == options_.region) {
+    return replica == replica_id_.value() ? committed_seq_.load() : 0;
+  }
+  DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+  DELTAKV_ASSIGN_OR_RETURN(uint64_t current,
+                           GetU64(txn, PeerReplicaKey(origin), 0));
+  if (current != 0 && current == replica) {
+    return GetU64(txn, AppliedKey(origin), 0);
+  }
+  return GetU64(txn, IncarnationKey(origin, replica), 0);
+}
+
 Status Replica::TrimLog(uint64_t through) {
   if (through < log_start_.load()) return Status::OK();
   Pending p;
@@ -276,12 +332,17 @@ void Replica::WriterLoop() {
 
 void Replica::CommitBatch(std::vector<Pending>& batch) {
   std::vector<Result<OpResult>> results;
+  // Remote batches refused after they had touched the transaction (an
+  // entry that cannot be joined): the transaction is redone without them,
+  // so a batch is applied whole, with its watermark, or not at all.
+  std::vector<std::optional<Status>> refused(batch.size());
   for (int attempt = 0;; ++attempt) {
     results.clear();
     const uint64_t seq_before = local_seq_;
     const uint64_t key_id_before = next_key_id_;
     log_start_pending_ = log_start_.load();
     Status failure;
+    bool redo = false;
     auto txn_or = env_->BeginWrite();
     if (!txn_or.ok()) {
       failure = txn_or.status();
@@ -289,22 +350,30 @@ void Replica::CommitBatch(std::vector<Pending>& batch) {
       storage::WriteTxn& txn = *txn_or;
       TxnApply apply(&txn, options_, replica_id_, &clock_, &next_key_id_,
                      list_cache_.get());
-      for (Pending& p : batch) {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        Pending& p = batch[i];
+        if (refused[i]) {
+          results.push_back(*refused[i]);
+          continue;
+        }
         if (p.is_remote) {
-          Result<OpResult> r = ApplyRemoteInTxn(txn, apply, p.remote);
-          if (apply.storage_failed()) {
+          bool storage_failure = false, poisoned = false;
+          Result<OpResult> r = ApplyRemoteInTxn(txn, apply, p.remote,
+                                                &storage_failure, &poisoned);
+          if (storage_failure || apply.storage_failed()) {
             failure = r.status();
+            break;
+          }
+          if (poisoned) {
+            refused[i] = r.status();
+            redo = true;
             break;
           }
           results.push_back(std::move(r));
           continue;
         }
         if (!p.peer.empty()) {
-          Status st = txn.Put(Table::kMeta, PeerReplicaKey(p.peer),
-                              U64Bytes(p.peer_replica));
-          if (st.ok() && p.peer_restart) {
-            st = txn.Put(Table::kMeta, AppliedKey(p.peer), U64Bytes(0));
-          }
+          Status st = PeerReplicaInTxn(txn, p);
           if (!st.ok()) {
             failure = st;
             break;
@@ -349,7 +418,7 @@ void Replica::CommitBatch(std::vector<Pending>& batch) {
         }
         results.push_back(std::move(r));
       }
-      if (failure.ok()) {
+      if (failure.ok() && !redo) {
         Status m;
         if (!(m = txn.Put(Table::kMeta, AppliedKey(options_.region),
                           U64Bytes(local_seq_)))
@@ -369,12 +438,13 @@ void Replica::CommitBatch(std::vector<Pending>& batch) {
                   .count());
         }
       }
-      if (!failure.ok()) txn.Abort();
+      if (!failure.ok() || redo) txn.Abort();
     }
-    if (failure.ok()) break;
+    if (failure.ok() && !redo) break;
     list_cache_->entries.clear();  // may hold uncommitted edits
     local_seq_ = seq_before;
     next_key_id_ = key_id_before;
+    if (redo) continue;  // at most batch.size() times: each refuses one
     if (failure.message().find("MDB_MAP_FULL") != std::string::npos &&
         attempt < 64) {
       ++stat_retries_;
@@ -386,12 +456,37 @@ void Replica::CommitBatch(std::vector<Pending>& batch) {
     return;
   }
   committed_seq_ = local_seq_;
+  if (options_.durability == Durability::kSync) {
+    std::lock_guard<std::mutex> l(durable_mu_);
+    durable_seq_ = local_seq_;
+  }
   log_start_ = log_start_pending_;
   ++stat_batches_;
   stat_ops_ += batch.size();
   for (size_t i = 0; i < batch.size(); ++i) {
     batch[i].done(std::move(results[i]));
   }
+}
+
+Status Replica::PeerReplicaInTxn(storage::WriteTxn& txn, const Pending& p) {
+  if (p.peer_restart) {
+    // Keep what the previous incarnation reached, for causal tokens that
+    // name it.
+    DELTAKV_ASSIGN_OR_RETURN(uint64_t old,
+                             GetU64(txn, PeerReplicaKey(p.peer), 0));
+    DELTAKV_ASSIGN_OR_RETURN(uint64_t mark,
+                             GetU64(txn, AppliedKey(p.peer), 0));
+    if (old != 0) {
+      DELTAKV_RETURN_IF_ERROR(
+          txn.Put(Table::kMeta, IncarnationKey(p.peer, old), U64Bytes(mark)));
+    }
+    DELTAKV_RETURN_IF_ERROR(
+        txn.Put(Table::kMeta, AppliedKey(p.peer), U64Bytes(0)));
+    // A transfer from the old incarnation cannot be resumed from the new.
+    DELTAKV_RETURN_IF_ERROR(txn.Delete(Table::kMeta, TransferKey(p.peer)));
+  }
+  return txn.Put(Table::kMeta, PeerReplicaKey(p.peer),
+                 U64Bytes(p.peer_replica));
 }
 
 ReplicaStats Replica::Stats() const {
@@ -405,28 +500,83 @@ ReplicaStats Replica::Stats() const {
 
 Result<OpResult> Replica::ApplyRemoteInTxn(storage::WriteTxn& txn,
                                            TxnApply& apply,
-                                           const RemoteBatch& b) {
+                                           const RemoteBatch& b,
+                                           bool* storage_failure,
+                                           bool* poisoned) {
   auto applied = GetU64(txn, AppliedKey(b.origin), 0);
-  if (!applied.ok()) return applied.status();
+  if (!applied.ok()) {
+    *storage_failure = true;
+    return applied.status();
+  }
   const uint64_t mark = *applied;
-  if (!b.snapshot && b.last <= mark) return OpResult{};  // duplicate
-  Status first_error;
+  if (!b.snapshot) {
+    if (b.last <= mark) return OpResult{};  // duplicate
+    if (b.first > mark + 1) {
+      return Status::InvalidArgument(
+          "remote batch " + std::to_string(b.first) + ".." +
+          std::to_string(b.last) + " of " + b.origin +
+          " does not follow its applied watermark " + std::to_string(mark));
+    }
+  }
+  Status skipped;
   for (const LoggedDelta& d : b.deltas) {
     Status st = apply.Remote(d.key, d.type, d.delta);
-    if (apply.storage_failed()) return st;
-    // A delta that cannot be joined (corrupt, wrong type) is reported but
-    // does not stop the stream.
-    if (!st.ok() && first_error.ok()) first_error = st;
+    if (apply.storage_failed()) {
+      *storage_failure = true;
+      return st;
+    }
+    if (st.ok()) continue;
+    // Two regions that created a key with different types: the entry is
+    // skipped (reported), the stream goes on.
+    if (st.code() == Code::kWrongType) {
+      if (skipped.ok()) skipped = st;
+      continue;
+    }
+    // Anything else (a corrupt or oversized entry) refuses the whole batch:
+    // the watermark must not pass data that was not applied.
+    *poisoned = true;
+    return Status(st.code(), "remote batch " + std::to_string(b.first) + ".." +
+                                 std::to_string(b.last) + " of " + b.origin +
+                                 ", key '" + d.key + "': " + st.message());
   }
-  if (b.last > mark) {
-    Status put = txn.Put(Table::kMeta, AppliedKey(b.origin), U64Bytes(b.last));
-    if (!put.ok()) return put;
+  auto put = [&](std::string_view key, std::string_view value) {
+    Status st = txn.Put(Table::kMeta, key, value);
+    if (!st.ok()) *storage_failure = true;
+    return st;
+  };
+  const uint64_t new_mark = b.transfer_done ? b.transfer_seq : b.last;
+  // A finished transfer always records the watermark (even 0): heartbeats
+  // then tell the sender it may stop keeping its log for us.
+  if (new_mark > mark || b.transfer_done) {
+    DELTAKV_RETURN_IF_ERROR(
+        put(AppliedKey(b.origin), U64Bytes(std::max(mark, new_mark))));
   }
-  if (!first_error.ok()) return first_error;
+  if (b.transfer) {
+    if (b.transfer_done) {
+      Status st = txn.Delete(Table::kMeta, TransferKey(b.origin));
+      if (!st.ok()) {
+        *storage_failure = true;
+        return st;
+      }
+      DELTAKV_RETURN_IF_ERROR(put(BootstrappedKey(b.origin), U64Bytes(1)));
+    } else {
+      std::string progress = U64Bytes(b.transfer_seq);
+      progress += b.transfer_cursor;
+      DELTAKV_RETURN_IF_ERROR(put(TransferKey(b.origin), progress));
+    }
+  }
+  if (!skipped.ok()) return skipped;
   return OpResult{};
 }
 
 Status Replica::TrimInTxn(storage::WriteTxn& txn, uint64_t through) {
+  {
+    // Entries a running state transfer will need stay.
+    std::lock_guard<std::mutex> l(pin_mu_);
+    for (const auto& [requester, from] : log_pins_) {
+      through = std::min(through, from - 1);
+    }
+  }
   if (through < log_start_pending_) return Status::OK();
   through = std::min(through, local_seq_);
   for (uint64_t s = log_start_pending_; s <= through; ++s) {
@@ -443,7 +593,14 @@ void Replica::SyncLoop() {
     sync_cv_.wait_for(l, std::chrono::milliseconds(options_.sync_interval_ms),
                       [&] { return sync_stop_; });
     l.unlock();
-    (void)env_->Sync();
+    // What is committed before the fsync is durable after it.
+    const uint64_t seq = committed_seq_.load();
+    auto marks = AppliedMarks(false);
+    if (env_->Sync().ok() && marks.ok()) {
+      std::lock_guard<std::mutex> d(durable_mu_);
+      durable_seq_ = std::max(durable_seq_, seq);
+      durable_marks_ = std::move(*marks);
+    }
     l.lock();
   }
 }

@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -130,7 +131,28 @@ struct RemoteBatch {
   // Snapshot chunk: entries are states, joined whatever the watermark;
   // the watermark moves to `last` only if `last` is set (the final chunk).
   bool snapshot = false;
+  // State transfer chunks: the transfer's sequence and the position after
+  // this chunk, stored in the same transaction so that a restarted transfer
+  // resumes there. The final chunk (transfer_done) clears it, marks the
+  // origin as bootstrapped and moves the watermark to transfer_seq.
+  bool transfer = false;
+  bool transfer_done = false;
+  uint64_t transfer_seq = 0;
+  std::string transfer_cursor;
   std::vector<LoggedDelta> deltas;
+};
+
+// An origin's applied watermark and the incarnation (replica id) it counts.
+struct AppliedMark {
+  std::string region;
+  uint64_t replica = 0;  // 0: not known yet
+  uint64_t seq = 0;
+};
+
+// Where an interrupted state transfer from a peer stands.
+struct TransferProgress {
+  uint64_t seq = 0;    // the snapshot's sequence (the final watermark)
+  std::string cursor;  // position after the last applied chunk
 };
 
 // One chunk of a state snapshot: full states of consecutive keys.
@@ -188,6 +210,12 @@ class Replica {
   // harmless) and the watermark becomes batch.last, in one transaction.
   // Sequence gaps are the caller's business. Corruption/WrongType entries
   // are skipped and reported after the rest is applied.
+  // Errors: InvalidArgument when the batch does not start at or below the
+  // watermark + 1 (a gap: nothing is applied), Corruption or TooLarge when
+  // an entry cannot be joined (nothing of the batch is applied and the
+  // watermark stays), Unavailable/IOError for storage failures. A WrongType
+  // entry (two regions created the key with different types) is skipped,
+  // reported, and the rest applied.
   Status ApplyRemote(RemoteBatch batch);
 
   // The replica id last seen for region `origin` (0: never).
@@ -196,29 +224,65 @@ class Replica {
   // the region came back as a new incarnation (its store was lost or
   // replaced): its applied watermark starts over at 0, in the same
   // transaction, so its new sequence numbers are not taken for duplicates.
+  // The previous incarnation's watermark is kept (AppliedOf).
   Status SetPeerReplica(const std::string& origin, uint64_t replica,
                         bool restart);
+  // The highest sequence of incarnation `replica` of region `origin`
+  // applied here (the current incarnation or an earlier one); 0 when that
+  // incarnation is unknown. For this region: its committed sequence when
+  // `replica` is its own id, else 0.
+  Result<uint64_t> AppliedOf(const std::string& origin, uint64_t replica) const;
+
+  // True when this store started empty and has not yet completed a state
+  // transfer from `peer` (a new disk or a new region bootstraps from every
+  // peer's state).
+  bool NeedsStateFrom(const std::string& peer) const;
+  // True when this store was created empty (it bootstraps from its peers).
+  bool started_empty() const { return fresh_; }
+  // An interrupted state transfer from `peer`, if any.
+  Result<std::optional<TransferProgress>> TransferFrom(
+      const std::string& peer) const;
+
+  // Keeps local log entries from `from` on while a state transfer to
+  // `requester` is running (the size bound yields to it, so a transfer
+  // slower than the log fills cannot loop forever); from == 0 removes it.
+  void PinLog(const std::string& requester, uint64_t from);
 
   // Deletes local log entries up to and including `through` (all peers have
   // them). Not an error when they are gone already.
   Status TrimLog(uint64_t through);
   // The oldest local sequence number still in the delta log.
   uint64_t LogStart() const { return log_start_.load(); }
-  // Full states of the live keys after `cursor` (storage order), about
-  // `max_bytes` of them; an empty `next` means the snapshot is complete.
-  Result<SnapshotChunk> ReadSnapshot(std::string_view cursor,
-                                     size_t max_bytes) const;
+  // Full states of the keys (deleted ones included: their tombstones and
+  // contexts must travel too) after `cursor` (storage order; at `cursor`
+  // too with `inclusive`), about `max_bytes` of them; an empty `next`
+  // means the snapshot is complete. `positions` receives each state's
+  // storage position (usable as a cursor).
+  Result<SnapshotChunk> ReadSnapshot(std::string_view cursor, size_t max_bytes,
+                                     bool inclusive = false,
+                                     std::vector<std::string>* positions =
+                                         nullptr) const;
 
   // Local deltas with seq >= from, at most max_count.
   Result<std::vector<LoggedDelta>> ReadLog(uint64_t from,
                                            size_t max_count) const;
   // The highest local sequence number committed.
   uint64_t LastSequence() const { return committed_seq_.load(); }
+  // The highest local sequence number on disk: LastSequence() in sync mode;
+  // in periodic mode the one of the last fsync. Only these are published, so
+  // a region never reuses a sequence number or dot a peer has seen, even
+  // after an OS crash loses its unsynced tail.
+  uint64_t DurableSequence() const;
   // Called on the writer thread after every commit with the last local
   // sequence number.
   void SetCommitListener(std::function<void(uint64_t)> listener);
   // The applied watermark of every origin, this region included.
   Result<std::vector<std::pair<std::string, uint64_t>>> AppliedVector() const;
+  // The applied watermarks with the incarnations they count, this region
+  // included (its own replica id and committed sequence). With
+  // `durable_only`, as of the last fsync (periodic mode; what may be
+  // acknowledged to peers).
+  Result<std::vector<AppliedMark>> AppliedMarks(bool durable_only) const;
 
   ReplicaStats Stats() const;
 
@@ -246,8 +310,13 @@ class Replica {
   void CommitBatch(std::vector<Pending>& batch);
   // Queues `p` and waits for its result.
   Status RunBlocking(Pending p);
+  // *storage_failure: the transaction must be abandoned (the storage
+  // failed); *poisoned: the batch touched the transaction and was refused,
+  // so the transaction is redone without it.
   Result<OpResult> ApplyRemoteInTxn(storage::WriteTxn& txn, TxnApply& apply,
-                                    const RemoteBatch& b);
+                                    const RemoteBatch& b, bool* storage_failure,
+                                    bool* poisoned);
+  Status PeerReplicaInTxn(storage::WriteTxn& txn, const Pending& p);
   Status TrimInTxn(storage::WriteTxn& txn, uint64_t through);
 
   ReplicaOptions options_;
@@ -277,6 +346,16 @@ class Replica {
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;
   bool sync_stop_ = false;  // guarded by sync_mu_
+
+  // Periodic mode: what the last fsync covered.
+  mutable std::mutex durable_mu_;
+  uint64_t durable_seq_ = 0;               // guarded by durable_mu_
+  std::vector<AppliedMark> durable_marks_;  // guarded by durable_mu_
+
+  mutable std::mutex pin_mu_;
+  std::map<std::string, uint64_t> log_pins_;  // guarded by pin_mu_
+  bool fresh_ = false;  // the store was created empty by this process or
+                        // an earlier one and still bootstraps
 
   std::thread writer_;
   std::thread syncer_;

@@ -130,12 +130,15 @@ Result<ListPage> Replica::ListRange(std::string_view key, uint64_t offset,
   return page;
 }
 
-Result<SnapshotChunk> Replica::ReadSnapshot(std::string_view cursor,
-                                            size_t max_bytes) const {
+Result<SnapshotChunk> Replica::ReadSnapshot(
+    std::string_view cursor, size_t max_bytes, bool inclusive,
+    std::vector<std::string>* positions) const {
   DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
   DELTAKV_ASSIGN_OR_RETURN(storage::Cursor cur, txn.OpenCursor(Table::kKeys));
   bool ok = cur.Seek(cursor);
-  if (ok && !cursor.empty() && cur.key() == cursor) ok = cur.Next();
+  if (ok && !inclusive && !cursor.empty() && cur.key() == cursor) {
+    ok = cur.Next();
+  }
   SnapshotChunk chunk;
   size_t bytes = 0;
   for (; ok; ok = cur.Next()) {
@@ -181,6 +184,7 @@ Result<SnapshotChunk> Replica::ReadSnapshot(std::string_view cursor,
     }
     bytes += e.key.size() + e.delta.size();
     chunk.states.push_back(std::move(e));
+    if (positions) positions->emplace_back(cur.key());
     if (bytes >= max_bytes) {
       chunk.next.assign(cur.key());
       // Done only if nothing follows.
@@ -274,6 +278,65 @@ Result<std::vector<std::pair<std::string, uint64_t>>> Replica::AppliedVector()
     out.emplace_back(std::string(cur.key().substr(prefix.size())), v);
   }
   DELTAKV_RETURN_IF_ERROR(cur.status());
+  return out;
+}
+
+Result<std::vector<AppliedMark>> Replica::AppliedMarks(
+    bool durable_only) const {
+  if (durable_only && options_.durability == Durability::kPeriodic) {
+    std::lock_guard<std::mutex> l(durable_mu_);
+    std::vector<AppliedMark> out = durable_marks_;
+    bool self = false;
+    for (auto& m : out) {
+      if (m.region == options_.region) {
+        m.seq = durable_seq_;
+        self = true;
+      }
+    }
+    if (!self) {
+      out.push_back(AppliedMark{options_.region, replica_id_.value(),
+                                durable_seq_});
+    }
+    return out;
+  }
+  DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+  DELTAKV_ASSIGN_OR_RETURN(storage::Cursor cur, txn.OpenCursor(Table::kMeta));
+  const std::string prefix = AppliedKey("");
+  std::vector<AppliedMark> out;
+  bool self = false;
+  for (bool ok = cur.Seek(prefix); ok && cur.key().starts_with(prefix);
+       ok = cur.Next()) {
+    size_t pos = 0;
+    AppliedMark m;
+    if (!storage::ReadU64(cur.value(), &pos, &m.seq)) {
+      return Status::Corruption("applied watermark malformed");
+    }
+    m.region.assign(cur.key().substr(prefix.size()));
+    out.push_back(std::move(m));
+  }
+  DELTAKV_RETURN_IF_ERROR(cur.status());
+  for (AppliedMark& m : out) {
+    if (m.region == options_.region) {
+      m.replica = replica_id_.value();
+      m.seq = std::max(m.seq, committed_seq_.load());
+      self = true;
+      continue;
+    }
+    std::string_view v;
+    Status s = txn.Get(Table::kMeta, PeerReplicaKey(m.region), &v);
+    if (s.ok()) {
+      size_t pos = 0;
+      if (!storage::ReadU64(v, &pos, &m.replica)) {
+        return Status::Corruption("peer replica id malformed");
+      }
+    } else if (!s.IsNotFound()) {
+      return s;
+    }
+  }
+  if (!self) {
+    out.push_back(
+        AppliedMark{options_.region, replica_id_.value(), committed_seq_.load()});
+  }
   return out;
 }
 

@@ -3,16 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <map>
-#include <random>
-#include <zmq.hpp>
+#include <set>
 
 #include "crdt/list_codec.h"
-#include "replication/replica.h"
-#include "replication/wire.h"
+#include "replication/streams_internal.h"
 
 namespace deltakv::replication {
-
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -74,76 +70,6 @@ std::vector<LoggedDelta> ToLogged(std::vector<wire::Entry> entries) {
 }
 
 }  // namespace
-
-struct Peer {
-  PeerSpec spec;
-  std::unique_ptr<zmq::socket_t> sub, dealer;
-  uint64_t applied = 0;  // its sequence applied here
-  uint64_t latest = 0;   // from heartbeats
-  uint64_t acked = 0;    // our sequence it applied
-  uint64_t replica = 0;  // its replica id (incarnation), 0 = unknown
-  bool heard = false;
-  bool silent = true;  // no frame for 3 heartbeats (or never)
-  Clock::time_point last_heard{};
-  bool catchup_inflight = false;
-  Clock::time_point catchup_sent{};
-  bool snapshot_active = false;
-  bool behind = false;
-  Clock::time_point behind_since{};
-  uint64_t bytes_in = 0, catchups = 0, state_transfers = 0, dropped = 0;
-};
-
-struct Streams::Impl {
-  Replica* replica = nullptr;
-  StreamsOptions opt;
-  std::shared_ptr<spdlog::logger> log;
-  std::function<void()> on_progress;
-  Streams* owner = nullptr;
-
-  zmq::context_t ctx{1};
-  std::unique_ptr<ZapHandler> zap;
-  std::unique_ptr<zmq::socket_t> pub, router, wake_pull;
-  std::mutex wake_mu;
-  std::unique_ptr<zmq::socket_t> wake_push;  // guarded by wake_mu
-  std::vector<std::unique_ptr<Peer>> peers;  // streams thread only
-
-  mutable std::mutex status_mu;
-  std::vector<PeerStatus> status;         // guarded by status_mu
-  std::map<std::string, uint64_t> acked;  // guarded by status_mu
-  std::vector<PeerSpec> new_peers;        // guarded by status_mu
-  bool peers_changed = false;             // guarded by status_mu
-  uint64_t bytes_out = 0;
-
-  std::atomic<bool> stop{false};
-  std::thread thread;
-  uint64_t published = 0;
-  bool pending = false;
-  Clock::time_point pending_since{};
-  Clock::time_point next_heartbeat{};
-  uint64_t trimmed_through = 0;
-  void owner_dropped() { owner->dropped_.fetch_add(1); }
-  std::mt19937_64 rng{std::random_device{}()};
-
-  Status Setup();
-  void Secure(zmq::socket_t& s, bool server, const std::string& peer_key);
-  void SetLiveness(zmq::socket_t& s);
-  Status OpenPeer(Peer& p);
-  void Loop();
-  void Publish();
-  // Reads local log entries from `from` (about `max_bytes` of them) into a
-  // frame of `kind`, grouped per key. False when there is nothing to send.
-  bool LogFrame(wire::Kind kind, uint64_t from, size_t max_bytes,
-                wire::Frame* f);
-  void Heartbeat();
-  void CheckPeers();
-  void Send(zmq::socket_t& s, const wire::Frame& f);
-  void HandleRouter();
-  void HandlePeerFrame(Peer& p, const zmq::message_t& m, bool from_dealer);
-  void ApplyDeltas(Peer& p, wire::Frame& f, bool catchup_reply);
-  void RequestCatchup(Peer& p);
-  void PublishStatus();
-  void ApplyPeerChange();
-};
 
 // ZMTP heartbeats: a connection whose peer stays silent (a partition, a
 // dead host) is dropped and reconnected instead of waiting for TCP's
@@ -216,7 +142,19 @@ Status Streams::Impl::OpenPeer(Peer& p) {
   }
   auto known = replica->PeerReplica(p.spec.region);
   if (known.ok()) p.replica = *known;
+  // A store that started empty bootstraps from every peer's state; an
+  // interrupted transfer resumes where it stopped.
+  auto progress = replica->TransferFrom(p.spec.region);
+  p.needs_state = replica->NeedsStateFrom(p.spec.region) ||
+                  (progress.ok() && progress->has_value());
   return Status::OK();
+}
+
+Peer* Streams::Impl::FindPeer(std::string_view region) {
+  for (auto& p : peers) {
+    if (p->spec.region == region) return p.get();
+  }
+  return nullptr;
 }
 
 Status Streams::Impl::Setup() {
@@ -258,7 +196,7 @@ Status Streams::Impl::Setup() {
     DELTAKV_RETURN_IF_ERROR(OpenPeer(*p));
     peers.push_back(std::move(p));
   }
-  published = replica->LastSequence();
+  published = replica->DurableSequence();
   return Status::OK();
 }
 
@@ -275,27 +213,36 @@ void Streams::Impl::Send(zmq::socket_t& s, const wire::Frame& frame) {
 
 void Streams::Impl::Publish() {
   pending = false;
-  const uint64_t latest = replica->LastSequence();
+  // Only what is on disk: after an OS crash a region must not reuse a
+  // sequence number (or the dots in it) that a peer has seen.
+  const uint64_t latest = replica->DurableSequence();
   while (published < latest && !stop) {
     uint64_t from = std::max(published + 1, replica->LogStart());
     wire::Frame f;
-    if (!LogFrame(wire::Kind::kDeltas, from, opt.batch_max_bytes, &f)) break;
+    if (!LogFrame(wire::Kind::kDeltas, from, latest, opt.batch_max_bytes,
+                  &f)) {
+      break;
+    }
     Send(*pub, f);
     published = f.last;
   }
 }
 
-bool Streams::Impl::LogFrame(wire::Kind kind, uint64_t from, size_t max_bytes,
-                             wire::Frame* f) {
-  auto log_or = replica->ReadLog(from, 8192);
+bool Streams::Impl::LogFrame(wire::Kind kind, uint64_t from, uint64_t through,
+                             size_t max_bytes, wire::Frame* f) {
+  if (from > through) return false;
+  auto log_or = replica->ReadLog(
+      from, static_cast<size_t>(std::min<uint64_t>(8192, through - from + 1)));
   if (!log_or.ok() || log_or->empty()) return false;
   std::vector<LoggedDelta> batch;
   size_t bytes = 0;
   for (auto& d : *log_or) {
+    if (d.seq > through) break;
     bytes += d.key.size() + d.delta.size();
     batch.push_back(std::move(d));
     if (bytes >= max_bytes) break;
   }
+  if (batch.empty()) return false;
   f->kind = kind;
   f->region = replica->region();
   f->first = batch.front().seq;
@@ -310,14 +257,23 @@ void Streams::Impl::Heartbeat() {
   f.region = replica->region();
   f.last = published;
   f.log_start = replica->LogStart();
-  auto applied = replica->AppliedVector();
-  if (applied.ok()) f.applied = *applied;
+  auto marks = replica->AppliedMarks(/*durable_only=*/true);
+  if (marks.ok()) {
+    for (auto& m : *marks) {
+      f.applied.push_back(wire::AppliedEntry{m.region, m.replica, m.seq});
+    }
+  }
   Send(*pub, f);
 }
 
 void Streams::Impl::RequestCatchup(Peer& p) {
-  if (p.snapshot_active) return;
+  if (p.transfer.active) return;
   auto now = Clock::now();
+  if (now < p.retry_at) return;  // a failed batch waits for its backoff
+  if (p.needs_state) {
+    StartTransfer(p, "bootstrap");
+    return;
+  }
   if (p.catchup_inflight && now - p.catchup_sent < std::chrono::seconds(2)) {
     return;
   }
@@ -331,6 +287,36 @@ void Streams::Impl::RequestCatchup(Peer& p) {
   ++p.catchups;
 }
 
+void Streams::Impl::LinkFailed(Peer& p, const std::string& what,
+                               const Status& s) {
+  ++p.apply_failures;
+  p.error = what + ": " + s.ToString();
+  p.backoff = std::min<std::chrono::milliseconds>(
+      std::chrono::seconds(30),
+      std::max<std::chrono::milliseconds>(std::chrono::milliseconds(500),
+                                          p.backoff * 2));
+  p.retry_at = Clock::now() + p.backoff;
+  log->error("replication: {} from {}: {}; nothing past it is acknowledged, "
+             "retrying in {} ms",
+             what, p.spec.region, s.ToString(), p.backoff.count());
+}
+
+void Streams::Impl::Ack(Peer& p) {
+  wire::Frame ack;
+  ack.kind = wire::Kind::kAck;
+  ack.region = replica->region();
+  uint64_t seq = p.applied;
+  // Periodic durability: acknowledge only what reached our disk.
+  auto marks = replica->AppliedMarks(/*durable_only=*/true);
+  if (marks.ok()) {
+    for (auto& m : *marks) {
+      if (m.region == p.spec.region) seq = std::min(seq, m.seq);
+    }
+  }
+  ack.applied.push_back(wire::AppliedEntry{p.spec.region, p.replica, seq});
+  Send(*p.dealer, ack);
+}
+
 void Streams::Impl::ApplyDeltas(Peer& p, wire::Frame& f, bool catchup_reply) {
   if (catchup_reply) p.catchup_inflight = false;
   if (f.last <= p.applied) return;  // duplicate
@@ -338,28 +324,100 @@ void Streams::Impl::ApplyDeltas(Peer& p, wire::Frame& f, bool catchup_reply) {
     RequestCatchup(p);
     return;
   }
+  if (Clock::now() < p.retry_at) return;  // backing off after a failure
   RemoteBatch b;
   b.origin = p.spec.region;
   b.first = f.first;
   b.last = f.last;
   b.deltas = ToLogged(std::move(f.entries));
   Status s = replica->ApplyRemote(std::move(b));
-  if (!s.ok()) {
-    if (s.code() == Code::kUnavailable || s.code() == Code::kIOError) {
-      log->warn("replication: applying {}'s {}..{} failed: {}", p.spec.region,
-                f.first, f.last, s.ToString());
-      return;  // not applied; a later catch-up retries
+  if (!s.ok() && s.code() != Code::kWrongType) {
+    // Nothing of the batch was applied: the watermark stays and nothing is
+    // acknowledged; a later catch-up retries from the watermark.
+    if (s.code() == Code::kInvalidArgument &&
+        s.message().find("does not follow") != std::string::npos) {
+      RequestCatchup(p);  // the stored watermark is behind ours: re-sync
+      return;
     }
-    log->warn("replication: {}'s {}..{}: {}", p.spec.region, f.first, f.last,
-              s.ToString());
+    LinkFailed(p, "applying " + std::to_string(f.first) + ".." +
+                      std::to_string(f.last),
+               s);
+    return;
   }
+  if (!s.ok()) {
+    log->warn("replication: {}'s {}..{}: {} (entry skipped)", p.spec.region,
+              f.first, f.last, s.ToString());
+  }
+  p.error.clear();
+  p.backoff = std::chrono::milliseconds(0);
   p.applied = f.last;
-  wire::Frame ack;
-  ack.kind = wire::Kind::kAck;
-  ack.region = replica->region();
-  ack.applied.emplace_back(p.spec.region, p.applied);
-  Send(*p.dealer, ack);
+  Ack(p);
   if (catchup_reply && p.applied < p.latest) RequestCatchup(p);
+}
+
+void Streams::Impl::TakeAcks(Peer& p, const wire::AppliedVector& entries) {
+  bool progress = false;
+  for (const auto& e : entries) {
+    if (e.region != replica->region()) continue;
+    // An ack of an earlier incarnation of ours says nothing about this one.
+    if (e.replica != replica->replica_id().value()) continue;
+    const uint64_t seq = std::min(e.seq, published);
+    if (seq > p.acked) {
+      p.acked = seq;
+      progress = true;
+    }
+    // A transfer it acknowledged needs the log no longer.
+    auto it = serving.find(p.spec.region);
+    if (it != serving.end() && e.seq >= it->second.transfer_seq &&
+        it->second.position.empty()) {
+      replica->PinLog(p.spec.region, 0);
+      serving.erase(it);
+    }
+  }
+  if (!progress) return;
+  {
+    std::lock_guard<std::mutex> l(status_mu);
+    uint64_t& a = acked[p.spec.region];
+    a = std::max(a, p.acked);
+  }
+  if (on_progress) on_progress();
+}
+
+void Streams::Impl::NewIncarnation(Peer& p, uint64_t replica_id) {
+  const bool restart = p.replica != 0;
+  if (restart) {
+    log->warn(
+        "replication: {} came back as a new replica ({:016x}, was "
+        "{:016x}); starting over its sequence",
+        p.spec.region, replica_id, p.replica);
+  }
+  Status st = replica->SetPeerReplica(p.spec.region, replica_id, restart);
+  if (!st.ok()) {
+    log->warn("replication: recording {}'s replica id: {}", p.spec.region,
+              st.ToString());
+    return;
+  }
+  p.replica = replica_id;
+  if (!restart) return;
+  // Its old watermark, acks and any transfer from the old incarnation mean
+  // nothing now.
+  p.applied = 0;
+  p.latest = 0;
+  p.acked = 0;
+  p.catchup_inflight = false;
+  p.transfer = Transfer();
+  p.error.clear();
+  p.retry_at = Clock::time_point();
+  {
+    std::lock_guard<std::mutex> l(status_mu);
+    acked.erase(p.spec.region);
+  }
+  // We hold what the old incarnation wrote (and what it had from others):
+  // offer it, so a region that lost its disk gets everything back.
+  wire::Frame offer;
+  offer.kind = wire::Kind::kStateOffer;
+  offer.region = replica->region();
+  Send(*p.dealer, offer);
 }
 
 void Streams::Impl::HandlePeerFrame(Peer& p, const zmq::message_t& m,
@@ -380,29 +438,10 @@ void Streams::Impl::HandlePeerFrame(Peer& p, const zmq::message_t& m,
     return;
   }
   // A new replica id under a known region name: the region lost or
-  // replaced its store and starts its sequence over. Forget its old
-  // watermark (its new deltas carry new dots, so nothing collides).
+  // replaced its store and starts its sequence over.
   if (f.replica != 0 && f.replica != p.replica) {
-    const bool restart = p.replica != 0;
-    if (restart) {
-      log->warn(
-          "replication: {} came back as a new replica ({:016x}, was "
-          "{:016x}); starting over its sequence",
-          p.spec.region, f.replica, p.replica);
-    }
-    Status st = replica->SetPeerReplica(p.spec.region, f.replica, restart);
-    if (!st.ok()) {
-      log->warn("replication: recording {}'s replica id: {}", p.spec.region,
-                st.ToString());
-      return;
-    }
-    p.replica = f.replica;
-    if (restart) {
-      p.applied = 0;
-      p.latest = 0;
-      p.catchup_inflight = false;
-      p.snapshot_active = false;
-    }
+    NewIncarnation(p, f.replica);
+    if (f.replica != p.replica) return;  // not recorded: drop the frame
   }
   const auto now = Clock::now();
   if (p.silent && p.heard) RequestCatchup(p);  // back after silence
@@ -417,57 +456,19 @@ void Streams::Impl::HandlePeerFrame(Peer& p, const zmq::message_t& m,
       break;
     case wire::Kind::kHeartbeat:
       p.latest = std::max(p.latest, f.last);
-      for (auto& [r, seq] : f.applied) {
-        if (r == replica->region()) p.acked = std::max(p.acked, seq);
-      }
+      TakeAcks(p, f.applied);
       if (p.latest > p.applied) RequestCatchup(p);
       break;
     case wire::Kind::kCatchupReply:
       ApplyDeltas(p, f, true);
       break;
-    case wire::Kind::kNeedSnapshot: {
+    case wire::Kind::kNeedSnapshot:
       p.catchup_inflight = false;
-      p.snapshot_active = true;
-      log->info(
-          "replication: {} trimmed its log past our position {}; "
-          "starting a state transfer",
-          p.spec.region, p.applied);
-      wire::Frame req;
-      req.kind = wire::Kind::kSnapshotRequest;
-      req.region = replica->region();
-      Send(*p.dealer, req);
+      StartTransfer(p, "its log was trimmed past our position");
       break;
-    }
-    case wire::Kind::kSnapshotReply: {
-      if (!p.snapshot_active) break;
-      RemoteBatch b;
-      b.origin = p.spec.region;
-      b.snapshot = true;
-      b.deltas = ToLogged(std::move(f.entries));
-      Status st = replica->ApplyRemote(std::move(b));
-      if (!st.ok()) log->warn("replication: snapshot chunk: {}", st.ToString());
-      if (!f.cursor.empty()) {
-        wire::Frame req;
-        req.kind = wire::Kind::kSnapshotRequest;
-        req.region = replica->region();
-        req.cursor = f.cursor;
-        req.last = f.last;
-        Send(*p.dealer, req);
-        break;
-      }
-      RemoteBatch end;
-      end.origin = p.spec.region;
-      end.snapshot = true;
-      end.first = end.last = f.last;
-      (void)replica->ApplyRemote(std::move(end));
-      p.applied = std::max(p.applied, f.last);
-      p.snapshot_active = false;
-      ++p.state_transfers;
-      log->info("replication: state transfer from {} complete at {}",
-                p.spec.region, f.last);
-      RequestCatchup(p);
+    case wire::Kind::kSnapshotReply:
+      HandleSnapshotReply(p, f);
       break;
-    }
     default:
       ++p.dropped;
       owner_dropped();
@@ -503,7 +504,10 @@ void Streams::Impl::HandleRouter() {
       std::string bytes = wire::Encode(r);
       bytes_out += bytes.size();
       try {
-        router->send(id, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+        // send() consumes a message: copy the identity, a request may
+        // have several replies.
+        zmq::message_t to(id.data(), id.size());
+        router->send(to, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
         router->send(zmq::buffer(bytes), zmq::send_flags::dontwait);
       } catch (const zmq::error_t&) {
       }
@@ -518,54 +522,32 @@ void Streams::Impl::HandleRouter() {
           reply(r);
           break;
         }
-        if (!LogFrame(wire::Kind::kCatchupReply, f.first, opt.catchup_max_bytes,
-                      &r)) {
+        if (!LogFrame(wire::Kind::kCatchupReply, f.first, published,
+                      opt.catchup_max_bytes, &r)) {
           break;
         }
         reply(r);
         break;
       }
-      case wire::Kind::kSnapshotRequest: {
-        const uint64_t seq = f.last != 0 ? f.last : replica->LastSequence();
-        auto chunk = replica->ReadSnapshot(f.cursor, opt.snapshot_chunk_bytes);
-        if (!chunk.ok()) {
-          log->warn("replication: snapshot for {}: {}", f.region,
-                    chunk.status().ToString());
-          break;
-        }
-        wire::Frame r;
-        r.kind = wire::Kind::kSnapshotReply;
-        r.region = replica->region();
-        r.last = seq;
-        r.cursor = chunk->next;
-        for (auto& st : chunk->states) {
-          r.entries.push_back(
-              wire::Entry{std::move(st.key), st.type, std::move(st.delta)});
-        }
-        reply(r);
+      case wire::Kind::kSnapshotRequest:
+        ServeSnapshot(f, reply);
         break;
-      }
       case wire::Kind::kAck: {
-        bool progress = false;
-        {
-          std::lock_guard<std::mutex> l(status_mu);
-          for (auto& [r, seq] : f.applied) {
-            if (r != replica->region()) continue;
-            uint64_t& a = acked[f.region];
-            if (seq > a) {
-              a = seq;
-              progress = true;
-            }
-          }
-        }
-        for (auto& p : peers) {
-          if (p->spec.region == f.region) {
-            for (auto& [r, seq] : f.applied) {
-              if (r == replica->region()) p->acked = std::max(p->acked, seq);
-            }
-          }
-        }
-        if (progress && on_progress) on_progress();
+        Peer* p = FindPeer(f.region);
+        if (p == nullptr || f.replica == 0) break;
+        // A peer not heard on its stream yet: its ack tells its identity.
+        if (p->replica == 0) NewIncarnation(*p, f.replica);
+        // Only from the incarnation of the peer we know: a late ack of its
+        // previous store must not count for the new one.
+        if (f.replica != p->replica) break;
+        TakeAcks(*p, f.applied);
+        break;
+      }
+      case wire::Kind::kStateOffer: {
+        Peer* p = FindPeer(f.region);
+        // A store created empty bootstraps from every peer anyway.
+        if (p == nullptr || replica->started_empty()) break;
+        StartTransfer(*p, "it holds what an earlier store of ours wrote");
         break;
       }
       default:
@@ -590,6 +572,8 @@ void Streams::Impl::CheckPeers() {
     p->behind = behind;
     min_acked = std::min(min_acked, p->heard ? p->acked : 0);
   }
+  CheckTransfers();
+  ExpireServing();
   // Trim what every peer has applied.
   if (!peers.empty() && min_acked != UINT64_MAX &&
       min_acked > trimmed_through && min_acked >= replica->LogStart()) {
@@ -620,6 +604,10 @@ void Streams::Impl::PublishStatus() {
     s.catchups = p->catchups;
     s.state_transfers = p->state_transfers;
     s.dropped_frames = p->dropped;
+    s.apply_failures = p->apply_failures;
+    s.transfer_retries = p->transfer_retries;
+    s.transferring = p->transfer.active;
+    s.error = p->error;
     out.push_back(std::move(s));
   }
   std::lock_guard<std::mutex> l(status_mu);
@@ -696,7 +684,7 @@ void Streams::Impl::Loop() {
       while (wake_pull->recv(m, zmq::recv_flags::dontwait)) {
       }
     }
-    if (!pending && replica->LastSequence() > published) {
+    if (!pending && replica->DurableSequence() > published) {
       pending = true;
       pending_since = Clock::now();
     }

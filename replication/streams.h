@@ -62,6 +62,8 @@ struct StreamsOptions {
   int hwm = 10000;  // ZeroMQ send/receive high-water marks
   size_t catchup_max_bytes = 1 << 20;
   size_t snapshot_chunk_bytes = 1 << 20;
+  uint32_t transfer_window = 4;          // snapshot chunks in flight
+  uint32_t transfer_timeout_ms = 5000;   // first deadline for a chunk
   double debug_drop_rate = 0;  // fault injection: drop received frames
 };
 
@@ -76,6 +78,10 @@ struct PeerStatus {
   uint64_t acked = 0;        // our sequence it has applied
   uint64_t bytes_in = 0, bytes_out = 0;
   uint64_t catchups = 0, state_transfers = 0, dropped_frames = 0;
+  uint64_t apply_failures = 0;    // batches refused (nothing acknowledged)
+  uint64_t transfer_retries = 0;  // snapshot requests asked again
+  bool transferring = false;      // a state transfer from it is running
+  std::string error;              // the link's last failure ("" when fine)
 };
 
 class Streams {

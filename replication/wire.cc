@@ -12,6 +12,9 @@ namespace {
 
 using Packer = msgpack::packer<msgpack::sbuffer>;
 
+// Entry type byte bit: the entry is a fragment of a larger state.
+constexpr uint8_t kFragmentFlag = 0x80;
+
 Status Bad(std::string_view what) {
   return Status::Corruption("replication frame: " + std::string(what));
 }
@@ -60,7 +63,7 @@ Status GetRegion(const msgpack::object& o, std::string* region) {
 std::string Encode(const Frame& f) {
   msgpack::sbuffer buf;
   Packer pk(&buf);
-  pk.pack_array(8);
+  pk.pack_array(10);
   PackBytes(pk, f.region);
   pk.pack_uint64(f.first);
   pk.pack_uint64(f.last);
@@ -69,15 +72,34 @@ std::string Encode(const Frame& f) {
   pk.pack_array(static_cast<uint32_t>(f.entries.size() * 3));
   for (const Entry& e : f.entries) {
     PackBytes(pk, e.key);
-    pk.pack_uint8(static_cast<uint8_t>(e.type));
-    PackBytes(pk, e.blob);
+    if (e.total == 0) {
+      pk.pack_uint8(static_cast<uint8_t>(e.type));
+      PackBytes(pk, e.blob);
+      continue;
+    }
+    // A fragment: type | kFragment, blob [u64 total][u64 offset][u64 hash]
+    // [bytes].
+    pk.pack_uint8(static_cast<uint8_t>(static_cast<uint8_t>(e.type) |
+                                       kFragmentFlag));
+    std::string head;
+    for (uint64_t v : {e.total, e.offset, e.hash}) {
+      for (int sh = 56; sh >= 0; sh -= 8) {
+        head.push_back(static_cast<char>((v >> sh) & 0xff));
+      }
+    }
+    pk.pack_bin(static_cast<uint32_t>(head.size() + e.blob.size()));
+    pk.pack_bin_body(head.data(), static_cast<uint32_t>(head.size()));
+    pk.pack_bin_body(e.blob.data(), static_cast<uint32_t>(e.blob.size()));
   }
-  pk.pack_array(static_cast<uint32_t>(f.applied.size() * 2));
-  for (const auto& [region, seq] : f.applied) {
-    PackBytes(pk, region);
-    pk.pack_uint64(seq);
+  pk.pack_array(static_cast<uint32_t>(f.applied.size() * 3));
+  for (const AppliedEntry& a : f.applied) {
+    PackBytes(pk, a.region);
+    pk.pack_uint64(a.replica);
+    pk.pack_uint64(a.seq);
   }
   pk.pack_uint64(f.replica);
+  pk.pack_uint64(f.transfer);
+  pk.pack_uint64(f.window);
   std::string out;
   out.push_back(static_cast<char>(kMagic));
   out.push_back(static_cast<char>(kVersion));
@@ -109,7 +131,7 @@ Status Decode(std::string_view bytes, Frame* out) {
                std::to_string(static_cast<uint8_t>(bytes[1])));
   }
   uint8_t kind = static_cast<uint8_t>(bytes[2]);
-  if (kind < 1 || kind > 8) return Bad("unknown kind");
+  if (kind < 1 || kind > kMaxKind) return Bad("unknown kind");
   uint8_t flags = static_cast<uint8_t>(bytes[3]);
   if (flags > 1) return Bad("unknown flags");
   std::string_view payload = bytes.substr(4);
@@ -139,8 +161,8 @@ Status Decode(std::string_view bytes, Frame* out) {
   }
   if (offset != n) return Bad("trailing bytes");
   const msgpack::object_array* top;
-  if (!GetArray(handle.get(), &top) || top->size != 8) {
-    return Bad("payload must be an array of 8");
+  if (!GetArray(handle.get(), &top) || top->size != 10) {
+    return Bad("payload must be an array of 10");
   }
   Frame f;
   f.kind = static_cast<Kind>(kind);
@@ -150,10 +172,11 @@ Status Decode(std::string_view bytes, Frame* out) {
   if (!GetU64(top->ptr[1], &f.first) || !GetU64(top->ptr[2], &f.last) ||
       !GetU64(top->ptr[3], &f.log_start) || !GetBytes(top->ptr[4], &f.cursor) ||
       !GetArray(top->ptr[5], &entries) || !GetArray(top->ptr[6], &applied) ||
-      !GetU64(top->ptr[7], &f.replica)) {
+      !GetU64(top->ptr[7], &f.replica) || !GetU64(top->ptr[8], &f.transfer) ||
+      !GetU64(top->ptr[9], &f.window)) {
     return Bad("field of the wrong type");
   }
-  if (entries->size % 3 != 0 || applied->size % 2 != 0) {
+  if (entries->size % 3 != 0 || applied->size % 3 != 0) {
     return Bad("lists of the wrong shape");
   }
   if ((f.kind == Kind::kDeltas || f.kind == Kind::kCatchupReply) &&
@@ -169,16 +192,35 @@ Status Decode(std::string_view bytes, Frame* out) {
       return Bad("entry of the wrong type");
     }
     if (e.key.empty() || e.key.size() > 1024) return Bad("bad key");
+    if (type & kFragmentFlag) {
+      if (f.kind != Kind::kSnapshotReply) return Bad("fragment outside a snapshot");
+      type &= ~uint64_t{kFragmentFlag};
+      if (e.blob.size() < 24) return Bad("fragment header too short");
+      uint64_t head[3] = {0, 0, 0};
+      for (size_t j = 0; j < 24; ++j) {
+        head[j / 8] = (head[j / 8] << 8) | static_cast<uint8_t>(e.blob[j]);
+      }
+      e.total = head[0];
+      e.offset = head[1];
+      e.hash = head[2];
+      e.blob.erase(0, 24);
+      if (e.total == 0 || e.total > kMaxStateBytes || e.offset > e.total ||
+          e.blob.size() > e.total - e.offset || e.blob.empty()) {
+        return Bad("fragment range out of bounds");
+      }
+    }
     if (type < 1 || type > 5) return Bad("bad entry type");
     e.type = static_cast<crdt::CrdtType>(type);
     f.entries.push_back(std::move(e));
   }
-  for (uint32_t i = 0; i < applied->size; i += 2) {
-    std::string region;
-    uint64_t seq;
-    DELTAKV_RETURN_IF_ERROR(GetRegion(applied->ptr[i], &region));
-    if (!GetU64(applied->ptr[i + 1], &seq)) return Bad("bad applied sequence");
-    f.applied.emplace_back(std::move(region), seq);
+  for (uint32_t i = 0; i < applied->size; i += 3) {
+    AppliedEntry a;
+    DELTAKV_RETURN_IF_ERROR(GetRegion(applied->ptr[i], &a.region));
+    if (!GetU64(applied->ptr[i + 1], &a.replica) ||
+        !GetU64(applied->ptr[i + 2], &a.seq)) {
+      return Bad("bad applied entry");
+    }
+    f.applied.push_back(std::move(a));
   }
   *out = std::move(f);
   return Status::OK();

@@ -5,7 +5,7 @@
 //   byte 1   wire version (1)
 //   byte 2   kind (Kind below)
 //   byte 3   flags: bit 0 = payload compressed with zstd
-//   payload  MessagePack array of 8 (docs/formats.md); when compressed: u32 raw
+//   payload  MessagePack array of 10 (docs/formats.md); when compressed: u32 raw
 //   size
 //            (big-endian) followed by one zstd frame
 //
@@ -29,7 +29,7 @@
 namespace deltakv::replication::wire {
 
 inline constexpr uint8_t kMagic = 0xD7;
-inline constexpr uint8_t kVersion = 1;
+inline constexpr uint8_t kVersion = 2;
 // Frames larger than this are refused (also set as ZMQ_MAXMSGSIZE).
 inline constexpr size_t kMaxFrameBytes = 64ull << 20;
 // Payloads above this many bytes are compressed.
@@ -44,15 +44,33 @@ enum class Kind : uint8_t {
   kSnapshotRequest = 6,  // DEALER -> ROUTER: next snapshot chunk
   kSnapshotReply = 7,    // ROUTER -> DEALER: states, next cursor
   kAck = 8,              // DEALER -> ROUTER: what the requester applied
+  kStateOffer = 9,       // DEALER -> ROUTER: "I applied an earlier
+                         // incarnation of yours: pull my state"
 };
+inline constexpr uint8_t kMaxKind = 9;
+
+// The largest state a snapshot sends in fragments (a receiver stages one
+// key's fragments in memory).
+inline constexpr uint64_t kMaxStateBytes = 1ull << 30;
 
 struct Entry {
   std::string key;
   crdt::CrdtType type = crdt::CrdtType::kCounter;
   std::string blob;  // delta (or full state in snapshots), crdt codec bytes
+  // Snapshot fragments of a state too large for one frame: `blob` holds
+  // bytes [offset, offset + blob.size()) of a state of `total` bytes whose
+  // XXH3-64 is `hash`. total == 0: `blob` is whole.
+  uint64_t total = 0, offset = 0, hash = 0;
 };
 
-using AppliedVector = std::vector<std::pair<std::string, uint64_t>>;
+// What a region has applied of an origin, and which incarnation of it.
+struct AppliedEntry {
+  std::string region;
+  uint64_t replica = 0;  // the origin's replica id the sequence counts
+  uint64_t seq = 0;
+  bool operator==(const AppliedEntry&) const = default;
+};
+using AppliedVector = std::vector<AppliedEntry>;
 
 struct Frame {
   Kind kind = Kind::kDeltas;
@@ -66,6 +84,8 @@ struct Frame {
                            // / done)
   std::vector<Entry> entries;
   AppliedVector applied;  // heartbeat / ack
+  uint64_t transfer = 0;  // snapshot request/reply: the request's tag
+  uint64_t window = 0;    // snapshot request: chunks wanted; reply: which
 };
 
 // Encodes a frame; compresses payloads above kCompressAbove.

@@ -139,7 +139,9 @@ TEST_CASE("causal tokens: after= and wait_regions on a single region") {
   CHECK(Send(*c, "GET", "/v1/counter/k?after=" + token).status == 200);
   CHECK(Send(*c, "POST", "/v1/counter/k/incr?wait_regions=1").status == 200);
   // A token from a region this one has never heard of cannot be covered.
-  auto t = Send(*c, "GET", "/v1/counter/k?after=elsewhere:5&timeout_ms=50");
+  auto t = Send(*c, "GET",
+                "/v1/counter/k?after=elsewhere:0123456789abcdef:5"
+                "&timeout_ms=50");
   CHECK(t.status == 504);
   CHECK(ErrorCode(t) == "timeout");
   CHECK(Send(*c, "GET", "/v1/counter/k?after=garbage").status == 400);
@@ -188,9 +190,11 @@ TEST_CASE("every documented error has its status and code") {
       {"GET", "/v1/counter/%C0%80", "", 400, "bad_request"},     // overlong
       {"GET", "/v1/counter/%ED%A0%80", "", 400, "bad_request"},  // surrogate
       {"GET", "/v1/counter/%F5%80%80%80", "", 400, "bad_request"},
-      {"GET", "/v1/counter/c?after=garbage,elsewhere:5", "", 400,
+      {"GET", "/v1/counter/c?after=garbage,elsewhere:0123456789abcdef:5", "",
+       400,
        "bad_request"},
-      {"GET", "/v1/counter/c?after=elsewhere:5,garbage", "", 400,
+      {"GET", "/v1/counter/c?after=elsewhere:0123456789abcdef:5,garbage", "",
+       400,
        "bad_request"},
       {"GET", "/v1/set/s/contains?xmember=a", "", 400, "bad_request"},
       {"GET", "/v1/set/s/contains", "", 400, "bad_request"},

@@ -19,7 +19,7 @@ wire::Frame Sample(size_t entries) {
         wire::Entry{"key" + std::to_string(i), deltakv::crdt::CrdtType::kSet,
                     std::string(40, static_cast<char>('a' + i % 26))});
   }
-  f.applied = {{"us-east", 9}, {"eu-west", 3}};
+  f.applied = {{"us-east", 0x1234, 9}, {"eu-west", 0x99, 3}};
   f.replica = 0x1234567890abcdefULL;
   return f;
 }
