@@ -2,11 +2,15 @@
 // notification, on real LMDB stores.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <string>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "replication/replica.h"
 
@@ -58,6 +62,19 @@ void Ship(Replica& from, Replica& to) {
   auto log = from.ReadLog(1, 1'000'000);
   REQUIRE(log.ok());
   REQUIRE(to.ApplyRemote(from.region(), *log).ok());
+}
+
+// A 400-byte name built to equal what format 1 stored for `long_name`: its
+// first 384 bytes and its XXH3-128 hash, big-endian.
+std::string CraftedAlias(const std::string& long_name) {
+  std::string out = long_name.substr(0, 384);
+  XXH128_hash_t h = XXH3_128bits(long_name.data(), long_name.size());
+  for (uint64_t half : {h.high64, h.low64}) {
+    for (int shift = 56; shift >= 0; shift -= 8) {
+      out.push_back(static_cast<char>((half >> shift) & 0xff));
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -203,4 +220,73 @@ TEST_CASE("the delta log never holds more than max_log_entries") {
   r = std::move(Replica::Open(o).value());
   CHECK(r->LogStart() == 26);
   CHECK(*r->CounterValue("c") == 35);
+}
+
+TEST_CASE("a 400-byte key does not alias a long key's storage") {
+  TempDir dir;
+  auto r = OpenReplica(dir.path, "us-east");
+  const std::string long_key(500, 'k');
+  const std::string alias = CraftedAlias(long_key);
+  REQUIRE(alias.size() == 400);
+  REQUIRE(r->Apply(Incr(long_key, 5)).ok());
+  CHECK(r->CounterValue(alias).status().code() == Code::kNotFound);
+  // The alias is a key of its own, of any type.
+  REQUIRE(r->Apply(SetOp(OpKind::kSetAdd, alias, {"m"})).ok());
+  CHECK(*r->CounterValue(long_key) == 5);
+  CHECK(*r->SetMembers(alias) == std::vector<std::string>{"m"});
+  auto page = r->Scan("kkk", "", 10);
+  REQUIRE(page.ok());
+  REQUIRE(page->keys.size() == 2);
+  std::vector<std::string> names{page->keys[0].key, page->keys[1].key};
+  std::vector<std::string> want{alias, long_key};
+  std::sort(names.begin(), names.end());
+  std::sort(want.begin(), want.end());
+  CHECK(names == want);
+  // Both survive a reopen and a state transfer to another region.
+  r.reset();
+  r = OpenReplica(dir.path, "us-east");
+  CHECK(*r->CounterValue(long_key) == 5);
+  auto chunk = r->ReadSnapshot("", 1 << 20);
+  REQUIRE(chunk.ok());
+  TempDir b_dir;
+  auto b = OpenReplica(b_dir.path, "eu-west");
+  deltakv::replication::RemoteBatch batch;
+  batch.origin = "us-east";
+  batch.snapshot = true;
+  batch.deltas = chunk->states;
+  REQUIRE(b->ApplyRemote(std::move(batch)).ok());
+  CHECK(*b->CounterValue(long_key) == 5);
+  CHECK(*b->SetMembers(alias) == std::vector<std::string>{"m"});
+}
+
+TEST_CASE("SetContains does not report a 400-byte member aliasing a long one") {
+  TempDir dir;
+  auto r = OpenReplica(dir.path, "us-east");
+  const std::string long_member(700, 'm');
+  const std::string alias = CraftedAlias(long_member);
+  REQUIRE(r->Apply(SetOp(OpKind::kSetAdd, "s", {long_member})).ok());
+  CHECK(*r->SetContains("s", long_member));
+  CHECK_FALSE(*r->SetContains("s", alias));
+  // Added, the alias is a member of its own; removing one keeps the other.
+  REQUIRE(r->Apply(SetOp(OpKind::kSetAdd, "s", {alias})).ok());
+  auto members = r->SetMembers("s");
+  REQUIRE(members.ok());
+  std::vector<std::string> both{alias, long_member};
+  std::sort(both.begin(), both.end());  // members come in byte order
+  CHECK(*members == both);
+  auto res = r->Apply(SetOp(OpKind::kSetRemove, "s", {long_member}));
+  REQUIRE(res.ok());
+  CHECK(res->size == 1);
+  CHECK_FALSE(*r->SetContains("s", long_member));
+  CHECK(*r->SetContains("s", alias));
+  CHECK(*r->SetMembers("s") == std::vector<std::string>{alias});
+  // A remote remove of the alias (found through the dot index) removes it
+  // and only it.
+  TempDir b_dir;
+  auto b = OpenReplica(b_dir.path, "eu-west");
+  Ship(*r, *b);
+  REQUIRE(b->Apply(SetOp(OpKind::kSetAdd, "s", {long_member})).ok());
+  REQUIRE(b->Apply(SetOp(OpKind::kSetRemove, "s", {alias})).ok());
+  Ship(*b, *r);
+  CHECK(*r->SetMembers("s") == std::vector<std::string>{long_member});
 }

@@ -1,18 +1,26 @@
-// storage/: the environment's map usage during growth, on real LMDB
-// environments.
+// storage/: the environment's map usage during growth, and the stored form
+// of names (no aliasing between inline and long names, slots for long names
+// whose prefix and hash collide), on real LMDB environments.
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
 #include "storage/environment.h"
+#include "storage/keys.h"
 
+using deltakv::Code;
+using deltakv::Result;
+using deltakv::Status;
 using deltakv::storage::Environment;
 using deltakv::storage::EnvOptions;
+using deltakv::storage::NameSlot;
+using deltakv::storage::Table;
 namespace storage = deltakv::storage;
 
 namespace {
@@ -36,6 +44,13 @@ std::unique_ptr<Environment> OpenEnv(const std::string& path,
   auto env = Environment::Open(o);
   REQUIRE(env.ok());
   return std::move(env).value();
+}
+
+// Records in these tests hold the full name as their value.
+storage::NameMatcher Holds(std::string_view name) {
+  return [name](std::string_view value) -> Result<bool> {
+    return value == name;
+  };
 }
 
 }  // namespace
@@ -79,4 +94,101 @@ TEST_CASE("Usage() while the map grows never reads an unmapped map") {
     CHECK(reads.load() > 0);
     CHECK(bad.load() == 0);
   }
+}
+
+TEST_CASE("an inline name and a long name never share a stored form") {
+  TempDir dir;
+  auto env = OpenEnv(dir.path);
+  const std::string long_name(450, 'x');
+  // The 400-byte name equal to the long name's prefix and hash (what format
+  // 1 stored it as).
+  const std::string alias = storage::HashedNameBase(long_name);
+  REQUIRE(alias.size() == storage::kMaxInlineName);
+  auto txn = env->BeginWrite();
+  REQUIRE(txn.ok());
+  NameSlot slot;
+  REQUIRE(
+      LocateName(*txn, Table::kKeys, "", long_name, Holds(long_name), &slot)
+          .ok());
+  CHECK_FALSE(slot.found);
+  CHECK(slot.key.size() == storage::kHashedNameBytes);
+  REQUIRE(txn->Put(Table::kKeys, slot.key, long_name).ok());
+  REQUIRE(LocateName(*txn, Table::kKeys, "", alias, Holds(alias), &slot).ok());
+  CHECK_FALSE(slot.found);
+  CHECK(slot.key == alias);
+  REQUIRE(txn->Put(Table::kKeys, slot.key, alias).ok());
+  // Each finds its own record.
+  REQUIRE(
+      LocateName(*txn, Table::kKeys, "", long_name, Holds(long_name), &slot)
+          .ok());
+  CHECK(slot.found);
+  CHECK(slot.value == long_name);
+  REQUIRE(LocateName(*txn, Table::kKeys, "", alias, Holds(alias), &slot).ok());
+  CHECK(slot.found);
+  CHECK(slot.value == alias);
+}
+
+TEST_CASE("long names whose prefix and hash collide take separate slots") {
+  TempDir dir;
+  auto env = OpenEnv(dir.path);
+  // Distinct names that share a base, as a crafted XXH3 collision would.
+  const std::string base(storage::kHashedNameBase, 'b');
+  const std::string scope = "scope---";
+  auto txn = env->BeginWrite();
+  REQUIRE(txn.ok());
+  auto locate = [&](const std::string& name, NameSlot* slot,
+                    const std::set<std::string, std::less<>>* claimed =
+                        nullptr) {
+    return LocateHashedName(*txn, Table::kRecords, scope, base, Holds(name),
+                            slot, claimed);
+  };
+  NameSlot a, b, c;
+  REQUIRE(locate("name-a", &a).ok());
+  CHECK_FALSE(a.found);
+  REQUIRE(txn->Put(Table::kRecords, a.key, "name-a").ok());
+  REQUIRE(locate("name-b", &b).ok());
+  CHECK_FALSE(b.found);
+  CHECK(b.key != a.key);
+  REQUIRE(txn->Put(Table::kRecords, b.key, "name-b").ok());
+  REQUIRE(locate("name-a", &c).ok());
+  CHECK(c.found);
+  CHECK(c.key == a.key);
+  // A hole left by a deleted record does not hide the names after it.
+  REQUIRE(txn->Delete(Table::kRecords, a.key).ok());
+  REQUIRE(locate("name-b", &c).ok());
+  CHECK(c.found);
+  CHECK(c.key == b.key);
+  // A key the caller is about to write is not handed out twice.
+  std::set<std::string, std::less<>> claimed{a.key};
+  REQUIRE(locate("name-c", &c, &claimed).ok());
+  CHECK_FALSE(c.found);
+  CHECK(c.key != a.key);
+  CHECK(c.key != b.key);
+}
+
+TEST_CASE("a name is refused when every slot of its base is taken") {
+  TempDir dir;
+  auto env = OpenEnv(dir.path);
+  const std::string base(storage::kHashedNameBase, 'b');
+  auto txn = env->BeginWrite();
+  REQUIRE(txn.ok());
+  for (size_t i = 0; i < storage::kNameSlots; ++i) {
+    const std::string name = "name-" + std::to_string(i);
+    NameSlot slot;
+    REQUIRE(
+        LocateHashedName(*txn, Table::kKeys, "", base, Holds(name), &slot)
+            .ok());
+    REQUIRE_FALSE(slot.found);
+    REQUIRE(txn->Put(Table::kKeys, slot.key, name).ok());
+  }
+  NameSlot slot;
+  Status s =
+      LocateHashedName(*txn, Table::kKeys, "", base, Holds("one more"), &slot);
+  CHECK(s.code() == Code::kInvalidArgument);
+  CHECK(s.message().find("cannot be stored") != std::string::npos);
+  // The names stored are all still found.
+  REQUIRE(
+      LocateHashedName(*txn, Table::kKeys, "", base, Holds("name-255"), &slot)
+          .ok());
+  CHECK(slot.found);
 }
