@@ -12,6 +12,15 @@ namespace deltakv::replication {
 using crdt::CrdtType;
 using storage::Table;
 
+namespace {
+
+// A list delta that carries no run and no deleted range.
+bool IsEmptyListDelta(const crdt::List& d) {
+  return !d.has_pending() && d.total_elements() == 0;
+}
+
+}  // namespace
+
 // ------------------------------------------------------------------ keys
 
 Status TxnApply::Load(std::string_view key, Loaded* out) {
@@ -104,7 +113,8 @@ Result<OpResult> TxnApply::Counter(Loaded& k, const Op& op,
   auto value = state.Value();
   OpResult r;
   r.value = value.value_or(0);
-  if (d.empty() && k.exists) return r;
+  // Adding 0 changes nothing: it neither creates the key nor logs a delta.
+  if (d.empty()) return r;
   Init(&k, CrdtType::kCounter);
   k.header.payload = crdt::Encode(state);
   k.header.live = state.live();
@@ -335,6 +345,9 @@ Result<OpResult> TxnApply::Delete(Loaded& k, std::string* delta) {
   r.deleted = k.header.live;
   switch (k.header.type) {
     case CrdtType::kCounter: {
+      // Not live: every entry is at its floor already; a reset would change
+      // nothing.
+      if (!k.header.live) return r;
       crdt::PNCounter state;
       DELTAKV_RETURN_IF_ERROR(crdt::Decode(k.header.payload, &state));
       crdt::PNCounter d = state.Reset();
@@ -370,9 +383,12 @@ Result<OpResult> TxnApply::Delete(Loaded& k, std::string* delta) {
       return r;
     }
     case CrdtType::kList: {
-      if (!k.header.live) return r;
+      // Runs held for a missing origin are not visible (the key may not be
+      // live) but have been seen here: the delete covers them too, so they
+      // do not appear when their origin arrives.
       DELTAKV_ASSIGN_OR_RETURN(crdt::List * list, LoadList(k));
-      DELTAKV_ASSIGN_OR_RETURN(crdt::List d, list->Delete(0, list->size()));
+      crdt::List d = list->Clear();
+      if (IsEmptyListDelta(d)) return r;
       DELTAKV_RETURN_IF_ERROR(StoreList(k, *list));
       *delta = crdt::Encode(d);
       return r;
@@ -479,10 +495,12 @@ Result<OpResult> TxnApply::ListOp(Loaded& k, const Op& op, std::string* delta) {
     // The list is unchanged; a key created by this failed op is not stored.
     return d.status();
   }
-  DELTAKV_RETURN_IF_ERROR(StoreList(k, *list));
-  *delta = crdt::Encode(*d);
   OpResult r;
   r.size = list->size();
+  // Deleting nothing changes nothing: it neither creates the key nor logs.
+  if (IsEmptyListDelta(*d)) return r;
+  DELTAKV_RETURN_IF_ERROR(StoreList(k, *list));
+  *delta = crdt::Encode(*d);
   return r;
 }
 
