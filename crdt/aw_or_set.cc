@@ -82,8 +82,14 @@ AWORSet AWORSet::Remove(std::string_view member) {
 }
 
 AWORSet AWORSet::Clear() {
+  // The delta observes everything this state has seen: its whole context,
+  // as compact as the state's own (the live dots alone, with the gaps left
+  // by removed and superseded ones, would be a cloud of one dot per
+  // member). Covering dots that are no longer live changes nothing: a
+  // context containing a dot means its add has been seen.
   AWORSet delta;
-  for (const auto& entry : index_) delta.context_.Insert(entry.first);
+  if (entries_.empty()) return delta;
+  delta.context_ = context_;
   Join(delta);
   return delta;
 }

@@ -43,7 +43,10 @@ class AWORSet {
   // is then empty).
   AWORSet Remove(std::string_view member);
 
-  // Removes every member observed so far (delete key); returns the delta.
+  // Removes every member observed so far (delete key); returns the delta:
+  // no members and this state's causal context, so its size is that of the
+  // context (one entry per replica when compact), not one dot per member.
+  // Empty when the set has no members.
   AWORSet Clear();
 
   // Joins `other` into this state. Cost is O(|other| log |this|) plus the

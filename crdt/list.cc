@@ -167,6 +167,18 @@ Result<List> List::Delete(uint64_t index, uint64_t count) {
   return delta;
 }
 
+List List::Clear() {
+  Result<List> visible = Delete(0, size());
+  List delta = visible.ok() ? std::move(visible).value() : List();
+  for (auto& [id, run] : pending_) {
+    if (run.deleted) continue;
+    delta.AddPendingDelete(id.replica, id.counter, id.counter + run.len);
+    run.deleted = true;
+    run.values.clear();
+  }
+  return delta;
+}
+
 // ------------------------------------------------------------------- reads
 
 Result<std::vector<std::string>> List::Read(uint64_t index,

@@ -84,6 +84,11 @@ class List {
   // index + count > size(). Deleting zero values is not an error.
   Result<List> Delete(uint64_t index, uint64_t count);
 
+  // Deletes every value this state has seen (delete key): the visible ones
+  // and those of runs held until their origins arrive, which become
+  // tombstones when they are placed. The delta carries the deleted ranges.
+  List Clear();
+
   // ------------------------------------------------------------------- merge
 
   // Joins a delta or a state. Commutative, associative and idempotent in the

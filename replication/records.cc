@@ -30,43 +30,92 @@ std::string EncodeHeader(const KeyHeader& h, bool hashed) {
   return out;
 }
 
-Status DecodeHeader(std::string_view bytes, KeyHeader* out, bool* hashed) {
+namespace {
+
+// The header's fixed part and, when hashed, the full key: [version][type]
+// [flags][key id][count][u32 n][key]. Sets *pos past what it read.
+Status ParseHeaderStart(std::string_view bytes, bool* hashed, uint32_t* n,
+                        size_t* pos) {
   if (bytes.size() < 19) return Bad("key header too short");
   if (static_cast<uint8_t>(bytes[0]) != kRecordVersion) {
     return Bad("unknown key header version");
   }
+  *hashed = (static_cast<uint8_t>(bytes[2]) & 1) != 0;
+  *pos = 19;
+  *n = 0;
+  if (*hashed) {
+    if (!ReadU32(bytes, pos, n) || bytes.size() - *pos < *n) {
+      return Bad("key header truncated");
+    }
+    if (!storage::IsLongName(std::string_view(bytes.data() + *pos, *n))) {
+      return Bad("hashed key header holds a short key");
+    }
+  }
+  return Status::OK();
+}
+
+// The hashed flag of a record must match the form of its stored key.
+Status CheckForm(std::string_view stored, bool hashed, std::string_view what) {
+  if (hashed != storage::IsHashedForm(stored) ||
+      (!hashed && storage::IsLongName(stored))) {
+    return Bad(std::string(what) + " form does not match its storage key");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status DecodeHeader(std::string_view stored_key, std::string_view bytes,
+                    KeyHeader* out) {
+  bool hashed;
+  uint32_t n;
+  size_t pos;
+  DELTAKV_RETURN_IF_ERROR(ParseHeaderStart(bytes, &hashed, &n, &pos));
+  DELTAKV_RETURN_IF_ERROR(CheckForm(stored_key, hashed, "key header"));
   uint8_t type = static_cast<uint8_t>(bytes[1]);
   if (type < 1 || type > 5) return Bad("unknown key type");
   out->type = static_cast<crdt::CrdtType>(type);
-  uint8_t flags = static_cast<uint8_t>(bytes[2]);
-  *hashed = flags & 1;
-  out->live = flags & 2;
-  size_t pos = 3;
-  ReadU64(bytes, &pos, &out->key_id);
-  ReadU64(bytes, &pos, &out->count);
-  out->full_key.clear();
-  if (*hashed) {
-    uint32_t n;
-    if (!ReadU32(bytes, &pos, &n) || bytes.size() - pos < n) {
-      return Bad("key header truncated");
-    }
+  out->live = (static_cast<uint8_t>(bytes[2]) & 2) != 0;
+  size_t fixed = 3;
+  ReadU64(bytes, &fixed, &out->key_id);
+  ReadU64(bytes, &fixed, &out->count);
+  if (hashed) {
     out->full_key.assign(bytes.substr(pos, n));
     pos += n;
+  } else {
+    out->full_key.assign(stored_key);
   }
   out->payload.assign(bytes.substr(pos));
   return Status::OK();
 }
 
-std::string MemberRecordKey(uint64_t key_id, std::string_view name_key) {
+Status LocateKey(const storage::ReadTxn& txn, std::string_view key,
+                 storage::NameSlot* out) {
+  auto holds = [key](std::string_view bytes) -> Result<bool> {
+    bool hashed;
+    uint32_t n;
+    size_t pos;
+    DELTAKV_RETURN_IF_ERROR(ParseHeaderStart(bytes, &hashed, &n, &pos));
+    if (hashed != storage::IsLongName(key)) {
+      return Bad("key header form does not match its storage key");
+    }
+    if (!hashed) return true;  // the storage key is the user key
+    return bytes.substr(pos, n) == key;
+  };
+  return storage::LocateName(txn, storage::Table::kKeys, "", key, holds, out);
+}
+
+std::string MemberRecordKey(uint64_t key_id, std::string_view stored_name) {
   std::string out;
-  out.reserve(8 + name_key.size());
+  out.reserve(8 + stored_name.size());
   AppendU64(&out, key_id);
-  out += name_key;
+  out += stored_name;
   return out;
 }
 
-std::string EncodeMember(std::string_view member, bool hashed,
+std::string EncodeMember(std::string_view member,
                          const std::vector<Dot>& dots) {
+  const bool hashed = storage::IsLongName(member);
   std::string out;
   out.push_back(static_cast<char>(hashed ? 1 : 0));
   if (hashed) {
@@ -80,20 +129,40 @@ std::string EncodeMember(std::string_view member, bool hashed,
   return out;
 }
 
-Status DecodeMember(std::string_view name_key, std::string_view bytes,
-                    std::string* member, std::vector<Dot>* dots) {
+namespace {
+
+// The member record's flag and, when hashed, its full name: [flags][u32 n]
+// [member]. Sets *pos past what it read.
+Status ParseMemberStart(std::string_view bytes, bool* hashed,
+                        std::string_view* name, size_t* pos) {
   if (bytes.empty()) return Bad("empty member record");
-  size_t pos = 1;
-  if (bytes[0] == 1) {
+  if (static_cast<uint8_t>(bytes[0]) > 1) return Bad("member record flags");
+  *hashed = bytes[0] == 1;
+  *pos = 1;
+  if (*hashed) {
     uint32_t n;
-    if (!ReadU32(bytes, &pos, &n) || bytes.size() - pos < n) {
+    if (!ReadU32(bytes, pos, &n) || bytes.size() - *pos < n) {
       return Bad("member record truncated");
     }
-    member->assign(bytes.substr(pos, n));
-    pos += n;
-  } else {
-    member->assign(name_key);
+    *name = bytes.substr(*pos, n);
+    *pos += n;
+    if (!storage::IsLongName(*name)) {
+      return Bad("hashed member record holds a short member");
+    }
   }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status DecodeMember(std::string_view stored_name, std::string_view bytes,
+                    std::string* member, std::vector<Dot>* dots) {
+  bool hashed;
+  std::string_view name;
+  size_t pos;
+  DELTAKV_RETURN_IF_ERROR(ParseMemberStart(bytes, &hashed, &name, &pos));
+  DELTAKV_RETURN_IF_ERROR(CheckForm(stored_name, hashed, "member record"));
+  member->assign(hashed ? name : stored_name);
   if ((bytes.size() - pos) % 16 != 0) return Bad("member dots truncated");
   dots->clear();
   while (pos < bytes.size()) {
@@ -103,6 +172,24 @@ Status DecodeMember(std::string_view name_key, std::string_view bytes,
     dots->push_back(Dot{ReplicaId(r), c});
   }
   return Status::OK();
+}
+
+Status LocateMember(const storage::ReadTxn& txn, uint64_t key_id,
+                    std::string_view member, storage::NameSlot* out,
+                    const std::set<std::string, std::less<>>* claimed) {
+  auto holds = [member](std::string_view bytes) -> Result<bool> {
+    bool hashed;
+    std::string_view name;
+    size_t pos;
+    DELTAKV_RETURN_IF_ERROR(ParseMemberStart(bytes, &hashed, &name, &pos));
+    if (hashed != storage::IsLongName(member)) {
+      return Bad("member record form does not match its storage key");
+    }
+    return !hashed || name == member;
+  };
+  return storage::LocateName(txn, storage::Table::kRecords,
+                             MemberRecordKey(key_id, ""), member, holds, out,
+                             claimed);
 }
 
 std::string DotIndexKey(uint64_t key_id, const Dot& dot) {

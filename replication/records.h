@@ -6,6 +6,7 @@
 #define DELTAKV_REPLICATION_RECORDS_H_
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,32 +15,54 @@
 #include "crdt/codec.h"
 #include "deltakv/status.h"
 #include "storage/environment.h"
+#include "storage/keys.h"
 
 namespace deltakv::replication {
 
 inline constexpr uint8_t kRecordVersion = 1;
-inline constexpr uint64_t kStoreFormat = 1;
+// 2: long names are stored as prefix ‖ hash ‖ slot (401 bytes); format 1
+// stored them as prefix ‖ hash (400 bytes, the length of an inline name).
+inline constexpr uint64_t kStoreFormat = 2;
 
-// Table kKeys, key NameKey(user key).
+// Table kKeys, key: the stored form of the user key (storage/keys.h).
 struct KeyHeader {
   crdt::CrdtType type = crdt::CrdtType::kCounter;
   bool live = false;     // holds something visible (not deleted or empty)
   uint64_t key_id = 0;   // prefix of the key's sub-records
   uint64_t count = 0;    // set: members
-  std::string full_key;  // the user key (stored only when hashed)
+  std::string full_key;  // the user key (in the bytes only when hashed)
   std::string payload;   // counter/register: codec blob; set: context
 };
+// `hashed`: the key is long (storage::IsLongName); its full bytes are kept.
 std::string EncodeHeader(const KeyHeader& h, bool hashed);
-Status DecodeHeader(std::string_view bytes, KeyHeader* out, bool* hashed);
+// `stored_key` is the record's key in kKeys; out->full_key is the user key
+// (for an inline key, the stored key itself). Corruption when the bytes do
+// not decode or their hashed flag does not match the stored key's form.
+Status DecodeHeader(std::string_view stored_key, std::string_view bytes,
+                    KeyHeader* out);
+// Finds the header of `key` (comparing the full key on every hit). When
+// absent, out->key is where it goes. Errors as storage::LocateName.
+Status LocateKey(const storage::ReadTxn& txn, std::string_view key,
+                 storage::NameSlot* out);
 
-// Table kRecords, key [key_id][NameKey(member)]: the member's dots.
-std::string MemberRecordKey(uint64_t key_id, std::string_view name_key);
-std::string EncodeMember(std::string_view member, bool hashed,
-                         const std::vector<Dot>& dots);
-Status DecodeMember(std::string_view name_key, std::string_view bytes,
+// Table kRecords, key [key_id][stored form of the member]: the member's
+// dots. `stored_name` below is the key without its key id.
+std::string MemberRecordKey(uint64_t key_id, std::string_view stored_name);
+std::string EncodeMember(std::string_view member, const std::vector<Dot>& dots);
+// Corruption when the bytes do not decode or their hashed flag does not
+// match the stored name's form.
+Status DecodeMember(std::string_view stored_name, std::string_view bytes,
                     std::string* member, std::vector<Dot>* dots);
+// Finds the record of `member` of key `key_id` (comparing the full member
+// on every hit). When absent, out->key is where it goes, avoiding the keys
+// in `claimed`. Errors as storage::LocateName.
+Status LocateMember(
+    const storage::ReadTxn& txn, uint64_t key_id, std::string_view member,
+    storage::NameSlot* out,
+    const std::set<std::string, std::less<>>* claimed = nullptr);
 
-// Table kIndex, key [key_id][replica][counter] -> NameKey(member).
+// Table kIndex, key [key_id][replica][counter] -> stored form of the member
+// holding that dot (its record is MemberRecordKey(key_id, value)).
 std::string DotIndexKey(uint64_t key_id, const Dot& dot);
 
 // Table kDeltaLog, key [origin region][0][seq]; value [key len][key][type]

@@ -24,13 +24,10 @@ Status ValidKey(std::string_view key) {
 Status LoadLive(const storage::ReadTxn& txn, std::string_view key,
                 std::optional<CrdtType> type, KeyHeader* h) {
   DELTAKV_RETURN_IF_ERROR(ValidKey(key));
-  bool hashed;
-  std::string name = storage::NameKey(key, &hashed);
-  std::string_view bytes;
-  Status s = txn.Get(Table::kKeys, name, &bytes);
-  if (s.IsNotFound()) return Status::NotFound("key not found");
-  DELTAKV_RETURN_IF_ERROR(s);
-  DELTAKV_RETURN_IF_ERROR(DecodeHeader(bytes, h, &hashed));
+  storage::NameSlot slot;
+  DELTAKV_RETURN_IF_ERROR(LocateKey(txn, key, &slot));
+  if (!slot.found) return Status::NotFound("key not found");
+  DELTAKV_RETURN_IF_ERROR(DecodeHeader(slot.key, slot.value, h));
   if (type && h->type != *type) {
     return Status::WrongType(
         "key holds a " + std::string(crdt::CrdtTypeName(h->type)) + ", not a " +
@@ -94,17 +91,9 @@ Result<bool> Replica::SetContains(std::string_view key,
   DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
   KeyHeader h;
   DELTAKV_RETURN_IF_ERROR(LoadLive(txn, key, CrdtType::kSet, &h));
-  bool hashed;
-  std::string name = storage::NameKey(member, &hashed);
-  std::string_view bytes;
-  Status s = txn.Get(Table::kRecords, MemberRecordKey(h.key_id, name), &bytes);
-  if (s.IsNotFound()) return false;
-  DELTAKV_RETURN_IF_ERROR(s);
-  if (!hashed) return true;
-  std::string full;
-  std::vector<Dot> dots;
-  DELTAKV_RETURN_IF_ERROR(DecodeMember(name, bytes, &full, &dots));
-  return full == member;
+  storage::NameSlot slot;
+  DELTAKV_RETURN_IF_ERROR(LocateMember(txn, h.key_id, member, &slot));
+  return slot.found;
 }
 
 Result<ListPage> Replica::ListRange(std::string_view key, uint64_t offset,
@@ -143,10 +132,9 @@ Result<SnapshotChunk> Replica::ReadSnapshot(
   size_t bytes = 0;
   for (; ok; ok = cur.Next()) {
     KeyHeader h;
-    bool hashed;
-    DELTAKV_RETURN_IF_ERROR(DecodeHeader(cur.value(), &h, &hashed));
+    DELTAKV_RETURN_IF_ERROR(DecodeHeader(cur.key(), cur.value(), &h));
     LoggedDelta e;
-    e.key = hashed ? h.full_key : std::string(cur.key());
+    e.key = h.full_key;
     e.type = h.type;
     switch (h.type) {
       case CrdtType::kCounter:
@@ -208,8 +196,8 @@ Result<ScanPage> Replica::Scan(std::string_view prefix, std::string_view after,
   if (limit == 0) return Status::InvalidArgument("limit must be positive");
   DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
   DELTAKV_ASSIGN_OR_RETURN(storage::Cursor cur, txn.OpenCursor(Table::kKeys));
-  // Keys longer than the inline limit are stored as prefix + hash: scan by
-  // the stored prefix and filter on the full key.
+  // Keys longer than the inline limit are stored as prefix ‖ hash ‖ slot:
+  // scan by the stored prefix and filter on the full key.
   std::string_view stored_prefix =
       prefix.substr(0, std::min(prefix.size(), storage::kHashedNamePrefix));
   bool ok;
@@ -223,9 +211,8 @@ Result<ScanPage> Replica::Scan(std::string_view prefix, std::string_view after,
   std::string last_stored;
   for (; ok && cur.key().starts_with(stored_prefix); ok = cur.Next()) {
     KeyHeader h;
-    bool hashed;
-    DELTAKV_RETURN_IF_ERROR(DecodeHeader(cur.value(), &h, &hashed));
-    std::string key = hashed ? h.full_key : std::string(cur.key());
+    DELTAKV_RETURN_IF_ERROR(DecodeHeader(cur.key(), cur.value(), &h));
+    std::string key = std::move(h.full_key);
     if (!h.live || !std::string_view(key).starts_with(prefix)) continue;
     if (page.keys.size() == limit) {
       page.next = last_stored;  // more keys follow

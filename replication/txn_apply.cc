@@ -1,5 +1,8 @@
 #include "replication/txn_apply.h"
 
+#include <algorithm>
+#include <set>
+
 #include "crdt/list_codec.h"
 #include "storage/chunker.h"
 #include "storage/keys.h"
@@ -9,6 +12,15 @@ namespace deltakv::replication {
 using crdt::CrdtType;
 using storage::Table;
 
+namespace {
+
+// A list delta that carries no run and no deleted range.
+bool IsEmptyListDelta(const crdt::List& d) {
+  return !d.has_pending() && d.total_elements() == 0;
+}
+
+}  // namespace
+
 // ------------------------------------------------------------------ keys
 
 Status TxnApply::Load(std::string_view key, Loaded* out) {
@@ -16,20 +28,29 @@ Status TxnApply::Load(std::string_view key, Loaded* out) {
     return Status::InvalidArgument("key must be 1 to " +
                                    std::to_string(kMaxKeyBytes) + " bytes");
   }
-  out->name_key = storage::NameKey(key, &out->hashed);
-  std::string_view bytes;
-  Status s = Check(txn_->Get(Table::kKeys, out->name_key, &bytes));
-  if (s.IsNotFound()) {
+  out->hashed = storage::IsLongName(key);
+  storage::NameSlot slot;
+  DELTAKV_RETURN_IF_ERROR(Located(LocateKey(*txn_, key, &slot)));
+  out->name_key = std::move(slot.key);
+  if (!slot.found) {
     out->exists = false;
     out->header = KeyHeader();
-    if (out->hashed) out->header.full_key.assign(key);
+    out->header.full_key.assign(key);
     return Status::OK();
   }
-  DELTAKV_RETURN_IF_ERROR(s);
-  bool hashed;
-  DELTAKV_RETURN_IF_ERROR(DecodeHeader(bytes, &out->header, &hashed));
+  DELTAKV_RETURN_IF_ERROR(DecodeHeader(out->name_key, slot.value, &out->header));
   out->exists = true;
   return Status::OK();
+}
+
+Status TxnApply::Located(Status s) {
+  // Records that do not decode, and a name refused for want of a free slot,
+  // are the operation's failure; anything else is LMDB's.
+  if (s.ok() || s.code() == Code::kCorruption ||
+      s.code() == Code::kInvalidArgument) {
+    return s;
+  }
+  return Check(std::move(s));
 }
 
 Status TxnApply::CheckType(const Loaded& k, CrdtType type) const {
@@ -92,7 +113,8 @@ Result<OpResult> TxnApply::Counter(Loaded& k, const Op& op,
   auto value = state.Value();
   OpResult r;
   r.value = value.value_or(0);
-  if (d.empty() && k.exists) return r;
+  // Adding 0 changes nothing: it neither creates the key nor logs a delta.
+  if (d.empty()) return r;
   Init(&k, CrdtType::kCounter);
   k.header.payload = crdt::Encode(state);
   k.header.live = state.live();
@@ -129,18 +151,15 @@ Result<OpResult> TxnApply::Register(Loaded& k, const Op& op,
 Status TxnApply::LoadMember(const Loaded& k, std::string_view member,
                             crdt::AWORSet* partial, MemberDots* before) {
   if (before->count(member)) return Status::OK();
-  bool hashed;
-  std::string name = storage::NameKey(member, &hashed);
-  std::string_view bytes;
-  Status s = Check(txn_->Get(Table::kRecords,
-                             MemberRecordKey(k.header.key_id, name), &bytes));
+  storage::NameSlot slot;
+  DELTAKV_RETURN_IF_ERROR(
+      Located(LocateMember(*txn_, k.header.key_id, member, &slot)));
   std::vector<Dot> dots;
-  if (s.ok()) {
+  if (slot.found) {
     std::string full;
-    DELTAKV_RETURN_IF_ERROR(DecodeMember(name, bytes, &full, &dots));
+    DELTAKV_RETURN_IF_ERROR(DecodeMember(
+        std::string_view(slot.key).substr(8), slot.value, &full, &dots));
     for (const Dot& d : dots) partial->InsertDotUnchecked(member, d);
-  } else if (!s.IsNotFound()) {
-    return s;
   }
   before->emplace(std::string(member), std::move(dots));
   return Status::OK();
@@ -163,8 +182,12 @@ Status TxnApply::LoadSet(const Loaded& k,
   auto load_by_index = [&](std::string_view index_value) -> Status {
     std::string_view bytes;
     std::string record_key = MemberRecordKey(k.header.key_id, index_value);
-    DELTAKV_RETURN_IF_ERROR(
-        Check(txn_->Get(Table::kRecords, record_key, &bytes)));
+    Status got = Check(txn_->Get(Table::kRecords, record_key, &bytes));
+    if (got.IsNotFound()) {
+      return Status::Corruption("storage record: dot index names a member "
+                                "record that does not exist");
+    }
+    DELTAKV_RETURN_IF_ERROR(got);
     std::string member;
     std::vector<Dot> dots;
     DELTAKV_RETURN_IF_ERROR(DecodeMember(index_value, bytes, &member, &dots));
@@ -215,15 +238,46 @@ Status TxnApply::LoadAllMembers(const Loaded& k, crdt::AWORSet* partial,
 
 Status TxnApply::PersistSet(Loaded& k, const MemberDots& before,
                             const crdt::AWORSet& after) {
+  static const std::vector<Dot> kNone;
   const uint64_t kid = k.header.key_id;
-  auto write_member = [&](const std::string& member,
-                          const std::vector<Dot>& old_dots,
-                          const std::vector<Dot>* new_dots) -> Status {
-    static const std::vector<Dot> kNone;
-    const std::vector<Dot>& now = new_dots ? *new_dots : kNone;
-    if (now == old_dots) return Status::OK();
-    bool hashed;
-    std::string name = storage::NameKey(member, &hashed);
+  // The members whose dots change, with where their records are (or go).
+  // Every record key is found before anything is written, so a name that
+  // cannot be stored fails the operation with nothing written.
+  struct Change {
+    const std::string* member;
+    const std::vector<Dot>* old_dots;
+    const std::vector<Dot>* new_dots;
+    std::string record_key;
+  };
+  std::vector<Change> changes;
+  for (const auto& [member, old_dots] : before) {
+    auto it = after.entries().find(member);
+    const std::vector<Dot>* now =
+        it == after.entries().end() ? &kNone : &it->second;
+    if (*now != old_dots) changes.push_back({&member, &old_dots, now, {}});
+  }
+  for (const auto& [member, dots] : after.entries()) {
+    if (!before.count(member)) {
+      changes.push_back({&member, &kNone, &dots, {}});
+    }
+  }
+  std::set<std::string, std::less<>> claimed;  // new long-name records
+  for (Change& c : changes) {
+    if (!storage::IsLongName(*c.member)) {
+      c.record_key = MemberRecordKey(kid, *c.member);
+      continue;
+    }
+    storage::NameSlot slot;
+    DELTAKV_RETURN_IF_ERROR(
+        Located(LocateMember(*txn_, kid, *c.member, &slot, &claimed)));
+    if (!slot.found) claimed.insert(slot.key);
+    c.record_key = std::move(slot.key);
+  }
+  for (const Change& c : changes) {
+    const std::vector<Dot>& old_dots = *c.old_dots;
+    const std::vector<Dot>& now = *c.new_dots;
+    const std::string_view stored_name =
+        std::string_view(c.record_key).substr(8);
     for (const Dot& d : old_dots) {
       if (!std::binary_search(now.begin(), now.end(), d)) {
         DELTAKV_RETURN_IF_ERROR(
@@ -233,27 +287,18 @@ Status TxnApply::PersistSet(Loaded& k, const MemberDots& before,
     for (const Dot& d : now) {
       if (!std::binary_search(old_dots.begin(), old_dots.end(), d)) {
         DELTAKV_RETURN_IF_ERROR(
-            Check(txn_->Put(Table::kIndex, DotIndexKey(kid, d), name)));
+            Check(txn_->Put(Table::kIndex, DotIndexKey(kid, d), stored_name)));
       }
     }
-    std::string rkey = MemberRecordKey(kid, name);
     if (now.empty()) {
       if (k.header.count > 0) --k.header.count;
-      return Check(txn_->Delete(Table::kRecords, rkey));
+      DELTAKV_RETURN_IF_ERROR(
+          Check(txn_->Delete(Table::kRecords, c.record_key)));
+      continue;
     }
     if (old_dots.empty()) ++k.header.count;
-    return Check(
-        txn_->Put(Table::kRecords, rkey, EncodeMember(member, hashed, now)));
-  };
-  for (const auto& [member, old_dots] : before) {
-    auto it = after.entries().find(member);
-    DELTAKV_RETURN_IF_ERROR(write_member(
-        member, old_dots, it == after.entries().end() ? nullptr : &it->second));
-  }
-  for (const auto& [member, dots] : after.entries()) {
-    if (!before.count(member)) {
-      DELTAKV_RETURN_IF_ERROR(write_member(member, {}, &dots));
-    }
+    DELTAKV_RETURN_IF_ERROR(Check(txn_->Put(Table::kRecords, c.record_key,
+                                            EncodeMember(*c.member, now))));
   }
   k.header.payload = crdt::EncodeContext(after.context());
   k.header.live = k.header.count > 0;
@@ -300,6 +345,9 @@ Result<OpResult> TxnApply::Delete(Loaded& k, std::string* delta) {
   r.deleted = k.header.live;
   switch (k.header.type) {
     case CrdtType::kCounter: {
+      // Not live: every entry is at its floor already; a reset would change
+      // nothing.
+      if (!k.header.live) return r;
       crdt::PNCounter state;
       DELTAKV_RETURN_IF_ERROR(crdt::Decode(k.header.payload, &state));
       crdt::PNCounter d = state.Reset();
@@ -335,9 +383,12 @@ Result<OpResult> TxnApply::Delete(Loaded& k, std::string* delta) {
       return r;
     }
     case CrdtType::kList: {
-      if (!k.header.live) return r;
+      // Runs held for a missing origin are not visible (the key may not be
+      // live) but have been seen here: the delete covers them too, so they
+      // do not appear when their origin arrives.
       DELTAKV_ASSIGN_OR_RETURN(crdt::List * list, LoadList(k));
-      DELTAKV_ASSIGN_OR_RETURN(crdt::List d, list->Delete(0, list->size()));
+      crdt::List d = list->Clear();
+      if (IsEmptyListDelta(d)) return r;
       DELTAKV_RETURN_IF_ERROR(StoreList(k, *list));
       *delta = crdt::Encode(d);
       return r;
@@ -444,10 +495,12 @@ Result<OpResult> TxnApply::ListOp(Loaded& k, const Op& op, std::string* delta) {
     // The list is unchanged; a key created by this failed op is not stored.
     return d.status();
   }
-  DELTAKV_RETURN_IF_ERROR(StoreList(k, *list));
-  *delta = crdt::Encode(*d);
   OpResult r;
   r.size = list->size();
+  // Deleting nothing changes nothing: it neither creates the key nor logs.
+  if (IsEmptyListDelta(*d)) return r;
+  DELTAKV_RETURN_IF_ERROR(StoreList(k, *list));
+  *delta = crdt::Encode(*d);
   return r;
 }
 

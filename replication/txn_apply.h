@@ -73,7 +73,10 @@ class TxnApply {
     std::string name_key;
     KeyHeader header;
   };
+  // Finds the key's header (comparing the full key) or where it goes.
   Status Load(std::string_view key, Loaded* out);
+  // The status of a storage::LocateName: LMDB errors are storage failures.
+  Status Located(Status s);
   Status CheckType(const Loaded& k, crdt::CrdtType type) const;
   void Init(Loaded* k, crdt::CrdtType type);
   Status StoreHeader(const Loaded& k);

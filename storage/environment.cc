@@ -249,6 +249,9 @@ Status Environment::Sync() {
 }
 
 MapUsage Environment::Usage() const {
+  // mdb_env_info and mdb_env_stat read the meta pages through the map, which
+  // Grow() unmaps and maps again: hold the resize lock like a transaction.
+  std::shared_lock<std::shared_mutex> lock(resize_mu_);
   MDB_envinfo info;
   MDB_stat stat;
   mdb_env_info(env_, &info);

@@ -142,6 +142,8 @@ class Environment {
   Status Grow();
   // Flushes committed data to disk (for no_sync / periodic mode).
   Status Sync();
+  // Map size and pages in use. Safe during growth: waits for a resize in
+  // progress (it takes the resize lock's shared side, as transactions do).
   MapUsage Usage() const;
   // Clears reader slots left by dead processes; returns how many.
   int ClearStaleReaders();

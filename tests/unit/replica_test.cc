@@ -2,11 +2,15 @@
 // notification, on real LMDB stores.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <string>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "replication/replica.h"
 
@@ -58,6 +62,37 @@ void Ship(Replica& from, Replica& to) {
   auto log = from.ReadLog(1, 1'000'000);
   REQUIRE(log.ok());
   REQUIRE(to.ApplyRemote(from.region(), *log).ok());
+}
+
+Op ListOp(OpKind kind, std::string key, std::vector<std::string> values,
+          uint64_t index = 0, uint64_t count = 0) {
+  Op op;
+  op.kind = kind;
+  op.key = std::move(key);
+  op.members = std::move(values);
+  op.index = index;
+  op.count = count;
+  return op;
+}
+
+Op Delete(std::string key) {
+  Op op;
+  op.kind = OpKind::kDelete;
+  op.key = std::move(key);
+  return op;
+}
+
+// A 400-byte name built to equal what format 1 stored for `long_name`: its
+// first 384 bytes and its XXH3-128 hash, big-endian.
+std::string CraftedAlias(const std::string& long_name) {
+  std::string out = long_name.substr(0, 384);
+  XXH128_hash_t h = XXH3_128bits(long_name.data(), long_name.size());
+  for (uint64_t half : {h.high64, h.low64}) {
+    for (int shift = 56; shift >= 0; shift -= 8) {
+      out.push_back(static_cast<char>((half >> shift) & 0xff));
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -330,4 +365,151 @@ TEST_CASE("a new incarnation keeps the old one's watermark for tokens") {
   CHECK(*r->AppliedOf("eu-west", 0x22) == 0);  // the new one starts over
   CHECK(*r->AppliedOf("eu-west", 0x33) == 0);  // unknown
   CHECK(*r->AppliedOf("us-east", r->replica_id().value()) == 0);
+}
+
+TEST_CASE("a 400-byte key does not alias a long key's storage") {
+  TempDir dir;
+  auto r = OpenReplica(dir.path, "us-east");
+  const std::string long_key(500, 'k');
+  const std::string alias = CraftedAlias(long_key);
+  REQUIRE(alias.size() == 400);
+  REQUIRE(r->Apply(Incr(long_key, 5)).ok());
+  CHECK(r->CounterValue(alias).status().code() == Code::kNotFound);
+  // The alias is a key of its own, of any type.
+  REQUIRE(r->Apply(SetOp(OpKind::kSetAdd, alias, {"m"})).ok());
+  CHECK(*r->CounterValue(long_key) == 5);
+  CHECK(*r->SetMembers(alias) == std::vector<std::string>{"m"});
+  auto page = r->Scan("kkk", "", 10);
+  REQUIRE(page.ok());
+  REQUIRE(page->keys.size() == 2);
+  std::vector<std::string> names{page->keys[0].key, page->keys[1].key};
+  std::vector<std::string> want{alias, long_key};
+  std::sort(names.begin(), names.end());
+  std::sort(want.begin(), want.end());
+  CHECK(names == want);
+  // Both survive a reopen and a state transfer to another region.
+  r.reset();
+  r = OpenReplica(dir.path, "us-east");
+  CHECK(*r->CounterValue(long_key) == 5);
+  auto chunk = r->ReadSnapshot("", 1 << 20);
+  REQUIRE(chunk.ok());
+  TempDir b_dir;
+  auto b = OpenReplica(b_dir.path, "eu-west");
+  deltakv::replication::RemoteBatch batch;
+  batch.origin = "us-east";
+  batch.snapshot = true;
+  batch.deltas = chunk->states;
+  REQUIRE(b->ApplyRemote(std::move(batch)).ok());
+  CHECK(*b->CounterValue(long_key) == 5);
+  CHECK(*b->SetMembers(alias) == std::vector<std::string>{"m"});
+}
+
+TEST_CASE("SetContains does not report a 400-byte member aliasing a long one") {
+  TempDir dir;
+  auto r = OpenReplica(dir.path, "us-east");
+  const std::string long_member(700, 'm');
+  const std::string alias = CraftedAlias(long_member);
+  REQUIRE(r->Apply(SetOp(OpKind::kSetAdd, "s", {long_member})).ok());
+  CHECK(*r->SetContains("s", long_member));
+  CHECK_FALSE(*r->SetContains("s", alias));
+  // Added, the alias is a member of its own; removing one keeps the other.
+  REQUIRE(r->Apply(SetOp(OpKind::kSetAdd, "s", {alias})).ok());
+  auto members = r->SetMembers("s");
+  REQUIRE(members.ok());
+  std::vector<std::string> both{alias, long_member};
+  std::sort(both.begin(), both.end());  // members come in byte order
+  CHECK(*members == both);
+  auto res = r->Apply(SetOp(OpKind::kSetRemove, "s", {long_member}));
+  REQUIRE(res.ok());
+  CHECK(res->size == 1);
+  CHECK_FALSE(*r->SetContains("s", long_member));
+  CHECK(*r->SetContains("s", alias));
+  CHECK(*r->SetMembers("s") == std::vector<std::string>{alias});
+  // A remote remove of the alias (found through the dot index) removes it
+  // and only it.
+  TempDir b_dir;
+  auto b = OpenReplica(b_dir.path, "eu-west");
+  Ship(*r, *b);
+  REQUIRE(b->Apply(SetOp(OpKind::kSetAdd, "s", {long_member})).ok());
+  REQUIRE(b->Apply(SetOp(OpKind::kSetRemove, "s", {alias})).ok());
+  Ship(*b, *r);
+  CHECK(*r->SetMembers("s") == std::vector<std::string>{long_member});
+}
+
+TEST_CASE("incr by 0 on a new key creates nothing and logs nothing") {
+  TempDir dir;
+  auto r = OpenReplica(dir.path, "us-east");
+  auto res = r->Apply(Incr("c", 0));
+  REQUIRE(res.ok());
+  CHECK(res->value == 0);
+  CHECK(res->seq == 0);
+  CHECK(r->LastSequence() == 0);
+  CHECK(r->CounterValue("c").status().code() == Code::kNotFound);
+  // The key was not created as a counter: another type may take it.
+  CHECK(r->Apply(SetOp(OpKind::kSetAdd, "c", {"m"})).ok());
+  CHECK(r->LastSequence() == 1);
+}
+
+TEST_CASE("a list delete of nothing creates nothing and logs nothing") {
+  TempDir dir;
+  auto r = OpenReplica(dir.path, "us-east");
+  auto res = r->Apply(ListOp(OpKind::kListDelete, "l", {}, 0, 0));
+  REQUIRE(res.ok());
+  CHECK(res->seq == 0);
+  CHECK(r->LastSequence() == 0);
+  CHECK(r->ListRange("l", 0, 0).status().code() == Code::kNotFound);
+  CHECK(r->Apply(Incr("l", 1)).ok());  // not taken as a list
+  REQUIRE(r->Apply(ListOp(OpKind::kListPush, "doc", {"a"})).ok());
+  const uint64_t seq = r->LastSequence();
+  res = r->Apply(ListOp(OpKind::kListDelete, "doc", {}, 1, 0));
+  REQUIRE(res.ok());
+  CHECK(res->size == 1);
+  CHECK(r->LastSequence() == seq);
+}
+
+TEST_CASE("deleting a counter that is not live logs nothing") {
+  TempDir dir;
+  auto r = OpenReplica(dir.path, "us-east");
+  REQUIRE(r->Apply(Incr("c", 3)).ok());
+  auto res = r->Apply(Delete("c"));
+  REQUIRE(res.ok());
+  CHECK(res->deleted);
+  CHECK(r->LastSequence() == 2);
+  res = r->Apply(Delete("c"));
+  REQUIRE(res.ok());
+  CHECK_FALSE(res->deleted);
+  CHECK(res->seq == 0);
+  CHECK(r->LastSequence() == 2);
+  CHECK(r->CounterValue("c").status().code() == Code::kNotFound);
+}
+
+TEST_CASE("deleting a list removes its held runs too") {
+  TempDir a_dir, b_dir;
+  auto a = OpenReplica(a_dir.path, "us-east");
+  auto b = OpenReplica(b_dir.path, "eu-west");
+  REQUIRE(a->Apply(ListOp(OpKind::kListPush, "doc", {"a"})).ok());
+  REQUIRE(a->Apply(ListOp(OpKind::kListPush, "doc", {"b"})).ok());
+  auto log = a->ReadLog(1, 10);
+  REQUIRE(log.ok());
+  REQUIRE(log->size() == 2);
+  // b receives the second push alone: its left origin ("a") is missing, so
+  // the run is held, not visible.
+  deltakv::replication::RemoteBatch early;
+  early.origin = "us-east";
+  early.snapshot = true;
+  early.deltas = {(*log)[1]};
+  REQUIRE(b->ApplyRemote(std::move(early)).ok());
+  CHECK(b->ListRange("doc", 0, 0).status().code() == Code::kNotFound);
+  // Deleting the key covers what b has seen of it, the held run included.
+  REQUIRE(b->Apply(Delete("doc")).ok());
+  CHECK(b->LastSequence() == 1);
+  REQUIRE(b->ApplyRemote("us-east", *log).ok());
+  auto lb = b->ListRange("doc", 0, 0);
+  REQUIRE(lb.ok());
+  CHECK(lb->values == std::vector<std::string>{"a"});
+  // a, told of the delete, converges.
+  Ship(*b, *a);
+  auto la = a->ListRange("doc", 0, 0);
+  REQUIRE(la.ok());
+  CHECK(la->values == std::vector<std::string>{"a"});
 }
