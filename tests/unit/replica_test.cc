@@ -8,6 +8,9 @@
 #include <mutex>
 #include <string>
 
+#include "core/hlc.h"
+#include "crdt/codec.h"
+#include "replication/records.h"
 #include "replication/replica.h"
 
 using deltakv::Code;
@@ -50,6 +53,21 @@ Op SetOp(OpKind kind, std::string key, std::vector<std::string> members) {
   op.kind = kind;
   op.key = std::move(key);
   op.members = std::move(members);
+  return op;
+}
+
+Op Put(std::string key, std::string value) {
+  Op op;
+  op.kind = OpKind::kRegisterSet;
+  op.key = std::move(key);
+  op.value = std::move(value);
+  return op;
+}
+
+Op Del(std::string key) {
+  Op op;
+  op.kind = OpKind::kDelete;
+  op.key = std::move(key);
   return op;
 }
 
@@ -203,4 +221,55 @@ TEST_CASE("the delta log never holds more than max_log_entries") {
   r = std::move(Replica::Open(o).value());
   CHECK(r->LogStart() == 26);
   CHECK(*r->CounterValue("c") == 35);
+}
+
+TEST_CASE("a register delete does not remove a concurrent write it did not "
+          "observe") {
+  TempDir a_dir, b_dir;
+  auto a = OpenReplica(a_dir.path, "us-east");
+  auto b = OpenReplica(b_dir.path, "eu-west");
+  // a writes the key; both regions see it.
+  REQUIRE(a->Apply(Put("r", "\"first\"")).ok());
+  Ship(*a, *b);
+  REQUIRE(b->RegisterGet("r")->value == "\"first\"");
+
+  // Then a's clock moves ten minutes ahead of b's: it joins a write stamped
+  // in the future (a third region's, in the old register encoding) on
+  // another key.
+  const uint64_t now_ms = deltakv::HybridClock().Now().wall_ms();
+  deltakv::replication::LoggedDelta ahead;
+  ahead.seq = 1;
+  ahead.key = "elsewhere";
+  ahead.type = deltakv::crdt::CrdtType::kRegister;
+  ahead.delta = deltakv::crdt::Encode(deltakv::crdt::LWWRegister(
+      deltakv::HlcTimestamp::FromParts(now_ms + 600'000, 0),
+      deltakv::ReplicaId(99),
+      deltakv::replication::EncodeRegisterValue(true, "ap-south", "\"x\"")));
+  REQUIRE(a->ApplyRemote("ap-south", {ahead}).ok());
+
+  // Concurrently: b overwrites, a deletes without having seen b's write.
+  REQUIRE(b->Apply(Put("r", "\"from-b\"")).ok());
+  auto del = a->Apply(Del("r"));
+  REQUIRE(del.ok());
+  CHECK(del->deleted);
+  CHECK(a->RegisterGet("r").status().code() == Code::kNotFound);
+  // a's clock is ahead of b's: its stamps order after b's write.
+  REQUIRE(a->Apply(Put("probe", "1")).ok());
+  REQUIRE(a->RegisterGet("probe")->updated_at >
+          b->RegisterGet("r")->updated_at);
+
+  Ship(*a, *b);
+  Ship(*b, *a);
+  for (Replica* r : {a.get(), b.get()}) {
+    auto got = r->RegisterGet("r");
+    REQUIRE(got.ok());
+    CHECK(got->value == "\"from-b\"");
+    CHECK(got->origin == "eu-west");
+  }
+  // A delete that has seen b's write removes it everywhere.
+  REQUIRE(a->Apply(Del("r")).ok());
+  Ship(*a, *b);
+  for (Replica* r : {a.get(), b.get()}) {
+    CHECK(r->RegisterGet("r").status().code() == Code::kNotFound);
+  }
 }
