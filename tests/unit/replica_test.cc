@@ -273,3 +273,44 @@ TEST_CASE("a register delete does not remove a concurrent write it did not "
     CHECK(r->RegisterGet("r").status().code() == Code::kNotFound);
   }
 }
+
+TEST_CASE("register deltas in the old encoding join as legacy writes") {
+  TempDir dir;
+  auto a = OpenReplica(dir.path, "us-east");
+  const uint64_t now_ms = deltakv::HybridClock().Now().wall_ms();
+  auto old_delta = [&](uint64_t seq, uint64_t ms, bool present,
+                       std::string value) {
+    deltakv::replication::LoggedDelta d;
+    d.seq = seq;
+    d.key = "k";
+    d.type = deltakv::crdt::CrdtType::kRegister;
+    d.delta = deltakv::crdt::Encode(deltakv::crdt::LWWRegister(
+        deltakv::HlcTimestamp::FromParts(ms, 0), deltakv::ReplicaId(99),
+        deltakv::replication::EncodeRegisterValue(present, "ap-south",
+                                                  value)));
+    return d;
+  };
+  // A region running the previous release writes, a newer write replaces it.
+  REQUIRE(a->ApplyRemote("ap-south", {old_delta(1, now_ms - 2000, true, "1")})
+              .ok());
+  REQUIRE(a->ApplyRemote("ap-south", {old_delta(2, now_ms - 1000, true, "2")})
+              .ok());
+  auto got = a->RegisterGet("k");
+  REQUIRE(got.ok());
+  CHECK(got->value == "2");
+  CHECK(got->origin == "ap-south");
+  // A local write observes the legacy write and supersedes it; an old
+  // delete (a newer "deleted" value) hides no dotted write.
+  REQUIRE(a->Apply(Put("k", "3")).ok());
+  REQUIRE(a->ApplyRemote("ap-south", {old_delta(3, now_ms + 60'000, false, "")})
+              .ok());
+  got = a->RegisterGet("k");
+  REQUIRE(got.ok());
+  CHECK(got->value == "3");
+  CHECK(got->origin == "us-east");
+  // The old delete hides the older legacy value when that arrives again.
+  REQUIRE(a->Apply(Del("k")).ok());
+  REQUIRE(a->ApplyRemote("ap-south", {old_delta(4, now_ms - 1000, true, "2")})
+              .ok());
+  CHECK(a->RegisterGet("k").status().code() == Code::kNotFound);
+}
