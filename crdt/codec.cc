@@ -149,23 +149,18 @@ Status Decode(std::string_view bytes, PNCounter* out) {
 // ---------------------------------------------------------------- LWWRegister
 // body: [timestamp, replica, value]; the empty register is [0, 0, ""].
 
-std::string Encode(const LWWRegister& reg) {
-  msgpack::sbuffer buf;
-  Packer pk(&buf);
-  codec_internal::PackHeader(pk, CrdtType::kRegister);
+namespace {
+
+void PackLww(Packer& pk, const LWWRegister& reg) {
   pk.pack_array(3);
   pk.pack_uint64(reg.timestamp().packed());
   pk.pack_uint64(reg.replica().value());
   codec_internal::PackBytes(pk, reg.value());
-  return codec_internal::ToString(buf);
 }
 
-Status Decode(std::string_view bytes, LWWRegister* out) {
-  codec_internal::Unpacked u;
-  DELTAKV_RETURN_IF_ERROR(
-      codec_internal::Unpack(bytes, CrdtType::kRegister, &u));
+Status ReadLww(const msgpack::object& obj, LWWRegister* out) {
   const msgpack::object_array* a;
-  DELTAKV_RETURN_IF_ERROR(GetArray(*u.body, "register body", &a));
+  DELTAKV_RETURN_IF_ERROR(GetArray(obj, "register body", &a));
   if (a->size != 3) return Corrupt("register must be [ts, replica, value]");
   uint64_t ts, replica;
   std::string_view value;
@@ -181,6 +176,123 @@ Status Decode(std::string_view bytes, LWWRegister* out) {
   }
   if (replica == 0) return Corrupt("replica id 0");
   *out = LWWRegister(HlcTimestamp(ts), ReplicaId(replica), std::string(value));
+  return Status::OK();
+}
+
+}  // namespace
+
+std::string Encode(const LWWRegister& reg) {
+  msgpack::sbuffer buf;
+  Packer pk(&buf);
+  codec_internal::PackHeader(pk, CrdtType::kRegister);
+  PackLww(pk, reg);
+  return codec_internal::ToString(buf);
+}
+
+Status Decode(std::string_view bytes, LWWRegister* out) {
+  codec_internal::Unpacked u;
+  DELTAKV_RETURN_IF_ERROR(
+      codec_internal::Unpack(bytes, CrdtType::kRegister, &u));
+  return ReadLww(*u.body, out);
+}
+
+// ---------------------------------------------------------------- ORRegister
+// body, version 2: [2, context, [replica, counter, timestamp, value, ...],
+// legacy, floor] with legacy = [timestamp, replica, value] (the LWW body;
+// [0, 0, ""] when none) and floor = [timestamp, replica] ([0, 0] when none).
+// Version 1 is the LWWRegister body [timestamp, replica, value] (an array of
+// 3): it decodes to a register holding just that legacy write.
+
+namespace {
+
+constexpr uint64_t kRegisterBodyVersion = 2;
+
+Status ReadFloor(const msgpack::object& obj, ORRegister::Stamp* out) {
+  const msgpack::object_array* a;
+  DELTAKV_RETURN_IF_ERROR(GetArray(obj, "register floor", &a));
+  if (a->size != 2) return Corrupt("register floor must be [ts, replica]");
+  uint64_t ts, replica;
+  DELTAKV_RETURN_IF_ERROR(GetUint(a->ptr[0], "floor timestamp", &ts));
+  DELTAKV_RETURN_IF_ERROR(GetUint(a->ptr[1], "floor replica id", &replica));
+  if ((ts == 0) != (replica == 0)) {
+    return Corrupt("register floor needs both timestamp and replica id");
+  }
+  *out = ORRegister::Stamp{HlcTimestamp(ts), ReplicaId(replica)};
+  return Status::OK();
+}
+
+}  // namespace
+
+std::string Encode(const ORRegister& reg) {
+  msgpack::sbuffer buf;
+  Packer pk(&buf);
+  codec_internal::PackHeader(pk, CrdtType::kRegister);
+  pk.pack_array(5);
+  pk.pack_uint64(kRegisterBodyVersion);
+  codec_internal::PackContext(pk, reg.context());
+  pk.pack_array(static_cast<uint32_t>(reg.entries().size() * 4));
+  for (const auto& [dot, write] : reg.entries()) {
+    pk.pack_uint64(dot.replica.value());
+    pk.pack_uint64(dot.counter);
+    pk.pack_uint64(write.timestamp.packed());
+    codec_internal::PackBytes(pk, write.value);
+  }
+  PackLww(pk, reg.legacy());
+  pk.pack_array(2);
+  pk.pack_uint64(reg.legacy_floor().timestamp.packed());
+  pk.pack_uint64(reg.legacy_floor().replica.value());
+  return codec_internal::ToString(buf);
+}
+
+Status Decode(std::string_view bytes, ORRegister* out) {
+  codec_internal::Unpacked u;
+  DELTAKV_RETURN_IF_ERROR(
+      codec_internal::Unpack(bytes, CrdtType::kRegister, &u));
+  const msgpack::object_array* a;
+  DELTAKV_RETURN_IF_ERROR(GetArray(*u.body, "register body", &a));
+  *out = ORRegister();
+  if (a->size == 3) {  // version 1: one LWW write
+    LWWRegister legacy;
+    DELTAKV_RETURN_IF_ERROR(ReadLww(*u.body, &legacy));
+    *out = ORRegister::FromLegacy(std::move(legacy));
+    return Status::OK();
+  }
+  uint64_t version;
+  if (a->size != 5 || !GetUint(a->ptr[0], "version", &version).ok() ||
+      version != kRegisterBodyVersion) {
+    return Corrupt(
+        "register must be [2, context, writes, legacy, floor] or "
+        "[ts, replica, value]");
+  }
+  DELTAKV_RETURN_IF_ERROR(
+      codec_internal::ReadContext(a->ptr[1], &out->mutable_context()));
+  const msgpack::object_array* writes;
+  DELTAKV_RETURN_IF_ERROR(GetArray(a->ptr[2], "register writes", &writes));
+  if (writes->size % 4 != 0) return Corrupt("register writes not quads");
+  for (uint32_t i = 0; i < writes->size; i += 4) {
+    Dot dot;
+    uint64_t ts;
+    std::string_view value;
+    DELTAKV_RETURN_IF_ERROR(GetDot(writes->ptr[i], writes->ptr[i + 1], &dot));
+    DELTAKV_RETURN_IF_ERROR(GetUint(writes->ptr[i + 2], "timestamp", &ts));
+    DELTAKV_RETURN_IF_ERROR(GetBytes(writes->ptr[i + 3], "value", &value));
+    if (ts == 0) return Corrupt("register write without timestamp");
+    if (!out->context().Contains(dot)) {
+      return Corrupt("register dot outside its causal context");
+    }
+    ORRegister::Write w{HlcTimestamp(ts), std::string(value)};
+    if (!out->mutable_entries().emplace(dot, std::move(w)).second) {
+      return Corrupt("register dot repeated");
+    }
+  }
+  LWWRegister legacy;
+  ORRegister::Stamp floor;
+  DELTAKV_RETURN_IF_ERROR(ReadLww(a->ptr[3], &legacy));
+  DELTAKV_RETURN_IF_ERROR(ReadFloor(a->ptr[4], &floor));
+  if (!legacy.empty() && ORRegister::StampOf(legacy) <= floor) {
+    return Corrupt("register legacy write at or below its floor");
+  }
+  out->SetLegacy(std::move(legacy), floor);
   return Status::OK();
 }
 

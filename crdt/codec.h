@@ -18,6 +18,7 @@
 #include "crdt/aw_or_set.h"
 #include "crdt/lww_register.h"
 #include "crdt/mv_register.h"
+#include "crdt/or_register.h"
 #include "crdt/pn_counter.h"
 #include "deltakv/status.h"
 
@@ -40,11 +41,16 @@ std::string_view CrdtTypeName(CrdtType type);
 std::string Encode(const PNCounter& counter);
 std::string Encode(const LWWRegister& reg);
 std::string Encode(const MVRegister& reg);
+// The `register` key type. Writes body version 2; Decode also accepts the
+// LWWRegister body (version 1, stored before writes were dotted) as a
+// register holding one legacy write.
+std::string Encode(const ORRegister& reg);
 std::string Encode(const AWORSet& set);
 
 Status Decode(std::string_view bytes, PNCounter* out);
 Status Decode(std::string_view bytes, LWWRegister* out);
 Status Decode(std::string_view bytes, MVRegister* out);
+Status Decode(std::string_view bytes, ORRegister* out);
 Status Decode(std::string_view bytes, AWORSet* out);
 
 // A causal context alone (the set record of the storage layer):

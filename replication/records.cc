@@ -256,6 +256,24 @@ Status DecodeRegisterValue(std::string_view bytes, bool* present,
   return Status::OK();
 }
 
+Status CheckRegisterValues(const crdt::ORRegister& reg) {
+  bool present;
+  std::string region, value;
+  for (const crdt::ORRegister::WriteView& w : reg.Writes()) {
+    DELTAKV_RETURN_IF_ERROR(
+        DecodeRegisterValue(w.value, &present, &region, &value));
+  }
+  return Status::OK();
+}
+
+std::optional<crdt::ORRegister::WriteView> RegisterWinner(
+    const crdt::ORRegister& reg) {
+  return reg.Winner([](std::string_view v) {
+    return v.size() >= 2 && v[0] == 1 &&
+           v.size() - 2 >= static_cast<uint8_t>(v[1]);
+  });
+}
+
 std::string ListChunkKey(uint64_t key_id, uint64_t hash) {
   std::string out;
   AppendU64(&out, key_id);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <set>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,6 +80,14 @@ std::string EncodeRegisterValue(bool present, std::string_view region,
                                 std::string_view value);
 Status DecodeRegisterValue(std::string_view bytes, bool* present,
                            std::string* region, std::string* value);
+// Corruption when a write of `reg` does not hold a register value.
+Status CheckRegisterValues(const crdt::ORRegister& reg);
+// The write a register read returns: the winner among the writes that hold
+// a value (tag 1). Deleted-tagged values exist only as legacy writes, from
+// before deletes were observed-remove; they hide no dotted write. nullopt
+// when nothing is visible.
+std::optional<crdt::ORRegister::WriteView> RegisterWinner(
+    const crdt::ORRegister& reg);
 
 // List chunks: table kRecords, key [key_id][chunk hash], value the chunk;
 // the key header's payload is the directory [u32 n][n x u64 hash], in order.

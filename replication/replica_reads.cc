@@ -52,14 +52,15 @@ Result<RegisterValue> Replica::RegisterGet(std::string_view key) const {
   DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
   KeyHeader h;
   DELTAKV_RETURN_IF_ERROR(LoadLive(txn, key, CrdtType::kRegister, &h));
-  crdt::LWWRegister r;
+  crdt::ORRegister r;
   DELTAKV_RETURN_IF_ERROR(crdt::Decode(h.payload, &r));
+  std::optional<crdt::ORRegister::WriteView> w = RegisterWinner(r);
+  if (!w) return Status::NotFound("key not found");
   RegisterValue out;
   bool present;
   DELTAKV_RETURN_IF_ERROR(
-      DecodeRegisterValue(r.value(), &present, &out.origin, &out.value));
-  if (!present) return Status::NotFound("key not found");
-  out.updated_at = r.timestamp();
+      DecodeRegisterValue(w->value, &present, &out.origin, &out.value));
+  out.updated_at = w->timestamp;
   return out;
 }
 

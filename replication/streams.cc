@@ -26,7 +26,7 @@ bool JoinBlobs(crdt::CrdtType type, const std::string& a, const std::string& b,
     case crdt::CrdtType::kCounter:
       return join(crdt::PNCounter(), crdt::PNCounter());
     case crdt::CrdtType::kRegister:
-      return join(crdt::LWWRegister(), crdt::LWWRegister());
+      return join(crdt::ORRegister(), crdt::ORRegister());
     case crdt::CrdtType::kSet:
       return join(crdt::AWORSet(), crdt::AWORSet());
     case crdt::CrdtType::kList:

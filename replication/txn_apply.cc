@@ -133,9 +133,10 @@ Result<OpResult> TxnApply::Register(Loaded& k, const Op& op,
                             " bytes exceeds max_value_bytes (" +
                             std::to_string(options_.max_value_bytes) + ")");
   }
-  crdt::LWWRegister state;
+  crdt::ORRegister state;
   if (k.exists) DELTAKV_RETURN_IF_ERROR(crdt::Decode(k.header.payload, &state));
-  crdt::LWWRegister d =
+  // The write supersedes every write this region has seen of the key.
+  crdt::ORRegister d =
       state.Set(clock_->Now(), replica_,
                 EncodeRegisterValue(true, options_.region, op.value));
   Init(&k, CrdtType::kRegister);
@@ -360,11 +361,11 @@ Result<OpResult> TxnApply::Delete(Loaded& k, std::string* delta) {
     }
     case CrdtType::kRegister: {
       if (!k.header.live) return r;
-      crdt::LWWRegister state;
+      // Observed remove: the delta names the writes this region has seen;
+      // a concurrent write elsewhere survives it.
+      crdt::ORRegister state;
       DELTAKV_RETURN_IF_ERROR(crdt::Decode(k.header.payload, &state));
-      crdt::LWWRegister d =
-          state.Set(clock_->Now(), replica_,
-                    EncodeRegisterValue(false, options_.region, ""));
+      crdt::ORRegister d = state.Clear();
       k.header.payload = crdt::Encode(state);
       k.header.live = false;
       DELTAKV_RETURN_IF_ERROR(StoreHeader(k));
@@ -525,22 +526,19 @@ Status TxnApply::Remote(const std::string& key, CrdtType type,
       return StoreHeader(k);
     }
     case CrdtType::kRegister: {
-      crdt::LWWRegister d, state;
+      crdt::ORRegister d, state;
       DELTAKV_RETURN_IF_ERROR(crdt::Decode(delta, &d));
-      bool present;
-      std::string region, value;
-      DELTAKV_RETURN_IF_ERROR(
-          DecodeRegisterValue(d.value(), &present, &region, &value));
-      (void)clock_->Update(d.timestamp());  // a later local write wins
+      DELTAKV_RETURN_IF_ERROR(CheckRegisterValues(d));
+      if (!d.MaxTimestamp().is_zero()) {
+        (void)clock_->Update(d.MaxTimestamp());  // a later local write wins
+      }
       if (k.exists) {
         DELTAKV_RETURN_IF_ERROR(crdt::Decode(k.header.payload, &state));
       }
       state.Join(d);
-      DELTAKV_RETURN_IF_ERROR(
-          DecodeRegisterValue(state.value(), &present, &region, &value));
       Init(&k, type);
       k.header.payload = crdt::Encode(state);
-      k.header.live = present;
+      k.header.live = RegisterWinner(state).has_value();
       return StoreHeader(k);
     }
     case CrdtType::kSet: {

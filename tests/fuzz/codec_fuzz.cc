@@ -34,6 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Exercise<crdt::PNCounter>(bytes);
   Exercise<crdt::LWWRegister>(bytes);
   Exercise<crdt::MVRegister>(bytes);
+  Exercise<crdt::ORRegister>(bytes);
   Exercise<crdt::AWORSet>(bytes);
   return 0;
 }

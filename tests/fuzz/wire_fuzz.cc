@@ -33,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       }
       case crdt::CrdtType::kRegister: {
-        crdt::LWWRegister r;
+        crdt::ORRegister r;
         (void)crdt::Decode(e.blob, &r);
         break;
       }

@@ -77,6 +77,32 @@ crdt::MVRegister GenMv() {
   return a;
 }
 
+// Two replicas writing, deleting and syncing, some with legacy writes, so
+// registers get concurrent writes, clouds, legacy writes and floors.
+crdt::ORRegister GenOr() {
+  crdt::ORRegister a, b;
+  const int n = *rc::gen::inRange(0, 12);
+  for (int i = 0; i < n; ++i) {
+    crdt::ORRegister& r = (i % 2) ? a : b;
+    const ReplicaId id((i % 2) ? 1 : 2);
+    crdt::ORRegister d;
+    switch (*rc::gen::inRange(0, 5)) {
+      case 0:
+        d = r.Clear();
+        break;
+      case 1:
+        d = crdt::ORRegister::FromLegacy(GenLww());
+        r.Join(d);
+        break;
+      default:
+        d = r.Set(HlcTimestamp(*rc::gen::inRange<uint64_t>(1, UINT64_MAX)),
+                  id, GenBytes());
+    }
+    if (*rc::gen::arbitrary<bool>()) ((i % 2) ? b : a).Join(d);
+  }
+  return a;
+}
+
 // Every corruption of `bytes` decodes to an error or to some valid state; in
 // the latter case the state re-encodes and decodes to itself.
 template <typename T>
@@ -127,6 +153,7 @@ TEST_CASE("codec round trip and corrupted bytes: counter") {
 TEST_CASE("codec round trip and corrupted bytes: register") {
   rc::prop("lww", [] { CheckRoundTripAndCorruptions(GenLww()); });
   rc::prop("mv", [] { CheckRoundTripAndCorruptions(GenMv()); });
+  rc::prop("observed-remove", [] { CheckRoundTripAndCorruptions(GenOr()); });
 }
 
 TEST_CASE("codec round trip and corrupted bytes: set") {
@@ -139,6 +166,7 @@ TEST_CASE("random bytes never decode into a broken state") {
     CheckHostile<crdt::PNCounter>(bytes);
     CheckHostile<crdt::LWWRegister>(bytes);
     CheckHostile<crdt::MVRegister>(bytes);
+    CheckHostile<crdt::ORRegister>(bytes);
     CheckHostile<crdt::AWORSet>(bytes);
     (void)crdt::PeekType(bytes);
   });
@@ -168,4 +196,53 @@ TEST_CASE("the decoder rejects a set dot outside the causal context") {
   auto st = crdt::Decode(bytes, &s);
   CHECK(st.code() == Code::kCorruption);
   CHECK(st.message().find("causal context") != std::string::npos);
+}
+
+TEST_CASE("a register stored in the old LWW encoding decodes as one legacy "
+          "write") {
+  const crdt::LWWRegister old(HlcTimestamp::FromParts(1000, 1), ReplicaId(7),
+                              "old value");
+  crdt::ORRegister r;
+  REQUIRE(crdt::Decode(crdt::Encode(old), &r).ok());
+  CHECK(r.entries().empty());
+  CHECK(r.context().empty());
+  CHECK(r.legacy() == old);
+  auto w = r.Winner();
+  REQUIRE(w.has_value());
+  CHECK(w->value == "old value");
+  CHECK(w->timestamp == old.timestamp());
+  // The empty old register is the empty register.
+  REQUIRE(crdt::Decode(crdt::Encode(crdt::LWWRegister()), &r).ok());
+  CHECK(r == crdt::ORRegister());
+  // The new encoding is not an old one.
+  crdt::ORRegister n;
+  n.Set(HlcTimestamp::FromParts(1, 0), ReplicaId(1), "v");
+  crdt::LWWRegister l;
+  CHECK(crdt::Decode(crdt::Encode(n), &l).code() == Code::kCorruption);
+}
+
+TEST_CASE("the decoder rejects register bodies of unknown versions and "
+          "broken floors") {
+  crdt::ORRegister r;
+  // [1, 2, [3, ...]]: version 3 does not exist.
+  const std::string v3("\x93\x01\x02\x95\x03\x92\x90\x90\x90"
+                       "\x93\x00\x00\xa0\x92\x00\x00",
+                       16);
+  auto st = crdt::Decode(v3, &r);
+  CHECK(st.code() == Code::kCorruption);
+  CHECK(st.message().find("register must be") != std::string::npos);
+  // The same with version 2 decodes to the empty register.
+  std::string v2 = v3;
+  v2[4] = '\x02';
+  REQUIRE(crdt::Decode(v2, &r).ok());
+  CHECK(r == crdt::ORRegister());
+  // A legacy write at or below its floor is not canonical.
+  crdt::ORRegister legacy = crdt::ORRegister::FromLegacy(
+      crdt::LWWRegister(HlcTimestamp(5), ReplicaId(1), "x"));
+  legacy.SetLegacy(legacy.legacy(), {HlcTimestamp(5), ReplicaId(1)});
+  CHECK(crdt::Decode(crdt::Encode(legacy), &r).code() == Code::kCorruption);
+  // A floor with a timestamp but no replica.
+  std::string half = v2;
+  half[14] = '\x05';
+  CHECK(crdt::Decode(half, &r).code() == Code::kCorruption);
 }

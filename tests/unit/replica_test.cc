@@ -12,6 +12,9 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "core/hlc.h"
+#include "crdt/codec.h"
+#include "replication/records.h"
 #include "replication/replica.h"
 
 using deltakv::Code;
@@ -54,6 +57,21 @@ Op SetOp(OpKind kind, std::string key, std::vector<std::string> members) {
   op.kind = kind;
   op.key = std::move(key);
   op.members = std::move(members);
+  return op;
+}
+
+Op Put(std::string key, std::string value) {
+  Op op;
+  op.kind = OpKind::kRegisterSet;
+  op.key = std::move(key);
+  op.value = std::move(value);
+  return op;
+}
+
+Op Del(std::string key) {
+  Op op;
+  op.kind = OpKind::kDelete;
+  op.key = std::move(key);
   return op;
 }
 
@@ -512,4 +530,94 @@ TEST_CASE("deleting a list removes its held runs too") {
   auto la = a->ListRange("doc", 0, 0);
   REQUIRE(la.ok());
   CHECK(la->values == std::vector<std::string>{"a"});
+TEST_CASE("a register delete does not remove a concurrent write it did not "
+          "observe") {
+  TempDir a_dir, b_dir;
+  auto a = OpenReplica(a_dir.path, "us-east");
+  auto b = OpenReplica(b_dir.path, "eu-west");
+  // a writes the key; both regions see it.
+  REQUIRE(a->Apply(Put("r", "\"first\"")).ok());
+  Ship(*a, *b);
+  REQUIRE(b->RegisterGet("r")->value == "\"first\"");
+
+  // Then a's clock moves ten minutes ahead of b's: it joins a write stamped
+  // in the future (a third region's, in the old register encoding) on
+  // another key.
+  const uint64_t now_ms = deltakv::HybridClock().Now().wall_ms();
+  deltakv::replication::LoggedDelta ahead;
+  ahead.seq = 1;
+  ahead.key = "elsewhere";
+  ahead.type = deltakv::crdt::CrdtType::kRegister;
+  ahead.delta = deltakv::crdt::Encode(deltakv::crdt::LWWRegister(
+      deltakv::HlcTimestamp::FromParts(now_ms + 600'000, 0),
+      deltakv::ReplicaId(99),
+      deltakv::replication::EncodeRegisterValue(true, "ap-south", "\"x\"")));
+  REQUIRE(a->ApplyRemote("ap-south", {ahead}).ok());
+
+  // Concurrently: b overwrites, a deletes without having seen b's write.
+  REQUIRE(b->Apply(Put("r", "\"from-b\"")).ok());
+  auto del = a->Apply(Del("r"));
+  REQUIRE(del.ok());
+  CHECK(del->deleted);
+  CHECK(a->RegisterGet("r").status().code() == Code::kNotFound);
+  // a's clock is ahead of b's: its stamps order after b's write.
+  REQUIRE(a->Apply(Put("probe", "1")).ok());
+  REQUIRE(a->RegisterGet("probe")->updated_at >
+          b->RegisterGet("r")->updated_at);
+
+  Ship(*a, *b);
+  Ship(*b, *a);
+  for (Replica* r : {a.get(), b.get()}) {
+    auto got = r->RegisterGet("r");
+    REQUIRE(got.ok());
+    CHECK(got->value == "\"from-b\"");
+    CHECK(got->origin == "eu-west");
+  }
+  // A delete that has seen b's write removes it everywhere.
+  REQUIRE(a->Apply(Del("r")).ok());
+  Ship(*a, *b);
+  for (Replica* r : {a.get(), b.get()}) {
+    CHECK(r->RegisterGet("r").status().code() == Code::kNotFound);
+  }
+}
+
+TEST_CASE("register deltas in the old encoding join as legacy writes") {
+  TempDir dir;
+  auto a = OpenReplica(dir.path, "us-east");
+  const uint64_t now_ms = deltakv::HybridClock().Now().wall_ms();
+  auto old_delta = [&](uint64_t seq, uint64_t ms, bool present,
+                       std::string value) {
+    deltakv::replication::LoggedDelta d;
+    d.seq = seq;
+    d.key = "k";
+    d.type = deltakv::crdt::CrdtType::kRegister;
+    d.delta = deltakv::crdt::Encode(deltakv::crdt::LWWRegister(
+        deltakv::HlcTimestamp::FromParts(ms, 0), deltakv::ReplicaId(99),
+        deltakv::replication::EncodeRegisterValue(present, "ap-south",
+                                                  value)));
+    return d;
+  };
+  // A region running the previous release writes, a newer write replaces it.
+  REQUIRE(a->ApplyRemote("ap-south", {old_delta(1, now_ms - 2000, true, "1")})
+              .ok());
+  REQUIRE(a->ApplyRemote("ap-south", {old_delta(2, now_ms - 1000, true, "2")})
+              .ok());
+  auto got = a->RegisterGet("k");
+  REQUIRE(got.ok());
+  CHECK(got->value == "2");
+  CHECK(got->origin == "ap-south");
+  // A local write observes the legacy write and supersedes it; an old
+  // delete (a newer "deleted" value) hides no dotted write.
+  REQUIRE(a->Apply(Put("k", "3")).ok());
+  REQUIRE(a->ApplyRemote("ap-south", {old_delta(3, now_ms + 60'000, false, "")})
+              .ok());
+  got = a->RegisterGet("k");
+  REQUIRE(got.ok());
+  CHECK(got->value == "3");
+  CHECK(got->origin == "us-east");
+  // The old delete hides the older legacy value when that arrives again.
+  REQUIRE(a->Apply(Del("k")).ok());
+  REQUIRE(a->ApplyRemote("ap-south", {old_delta(4, now_ms - 1000, true, "2")})
+              .ok());
+  CHECK(a->RegisterGet("k").status().code() == Code::kNotFound);
 }
