@@ -1,5 +1,5 @@
 // Replication frames: round trips, compression, hostile bytes and their
-// memory.
+// memory; and the binding of a CurveZMQ key to its region (ZAP User-Id).
 #include <rapidcheck/catch.h>
 #include <zstd.h>
 #include <catch2/catch.hpp>
@@ -11,6 +11,7 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "replication/curve.h"
 #include "replication/wire.h"
 
 namespace wire = deltakv::replication::wire;
@@ -299,4 +300,88 @@ TEST_CASE(
   std::string map("\xD7\x01\x01\x00", 4);
   map += "\x98\xC4\x02r1\x01\x01\x00\x80\x90\x90\x00"s;
   CHECK(wire::Decode(map, &g).code() == Code::kCorruption);
+}
+
+namespace replication = deltakv::replication;
+
+TEST_CASE(
+    "a peer region is bound to its key: frames claiming another "
+    "region are refused") {
+  CHECK(replication::FrameFromRegion(std::string_view("b"), "b", false));
+  CHECK_FALSE(replication::FrameFromRegion(std::string_view("b"), "c", false));
+  CHECK_FALSE(replication::FrameFromRegion(std::string_view(""), "c", false));
+  // Plaintext links carry no key: the peer is trusted.
+  CHECK(replication::FrameFromRegion(std::string_view(""), "c", true));
+  if (!replication::CheckCurveAvailable().ok()) return;
+
+  auto server = replication::GenerateKeyPair();
+  auto b = replication::GenerateKeyPair();
+  auto c = replication::GenerateKeyPair();
+  auto rogue = replication::GenerateKeyPair();
+  REQUIRE((server.ok() && b.ok() && c.ok() && rogue.ok()));
+  // One key for two regions would let it speak for both.
+  zmq::context_t ctx(1);
+  CHECK(replication::ZapHandler::Start(&ctx, {{"b", b->first}, {"c", b->first}})
+            .status()
+            .code() == Code::kInvalidArgument);
+  auto zap =
+      replication::ZapHandler::Start(&ctx, {{"b", b->first}, {"c", c->first}});
+  REQUIRE(zap.ok());
+
+  zmq::socket_t router(ctx, zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  router.set(zmq::sockopt::curve_server, 1);
+  router.set(zmq::sockopt::curve_secretkey, server->second);
+  router.set(zmq::sockopt::zap_domain, "deltakv");
+  router.bind("tcp://127.0.0.1:*");
+  const std::string endpoint = router.get(zmq::sockopt::last_endpoint);
+
+  auto dealer = [&](const std::pair<std::string, std::string>& key) {
+    auto d = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+    d->set(zmq::sockopt::linger, 0);
+    d->set(zmq::sockopt::curve_serverkey, server->first);
+    d->set(zmq::sockopt::curve_publickey, key.first);
+    d->set(zmq::sockopt::curve_secretkey, key.second);
+    d->connect(endpoint);
+    return d;
+  };
+  // Receives one ROUTER message (identity, body) within 5 s.
+  auto receive = [&](zmq::message_t* body) {
+    zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, std::chrono::milliseconds(5000));
+    if (!(item.revents & ZMQ_POLLIN)) return false;
+    zmq::message_t id;
+    if (!router.recv(id) || !id.more()) return false;
+    return router.recv(*body).has_value();
+  };
+
+  // A peer holding b's key sends an ack that claims to come from c.
+  wire::Frame ack;
+  ack.kind = wire::Kind::kAck;
+  ack.region = "c";
+  ack.applied = {{"a", 100}};
+  auto from_b = dealer(*b);
+  from_b->send(zmq::buffer(wire::Encode(ack)));
+  zmq::message_t body;
+  REQUIRE(receive(&body));
+  wire::Frame f;
+  REQUIRE(wire::Decode(body.to_string_view(), &f).ok());
+  CHECK(f.region == "c");
+  CHECK(replication::AuthenticatedRegion(body) == "b");
+  CHECK_FALSE(replication::FrameFromRegion(body, f.region, false));
+  CHECK(replication::FrameFromRegion(body, "b", false));
+
+  // A key that is not allowed never gets a frame through.
+  auto from_rogue = dealer(*rogue);
+  from_rogue->send(zmq::buffer(wire::Encode(ack)));
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while ((*zap)->refused() == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK((*zap)->refused() > 0);
+  zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+  zmq::poll(&item, 1, std::chrono::milliseconds(200));
+  CHECK_FALSE(item.revents & ZMQ_POLLIN);
 }
