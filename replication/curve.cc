@@ -4,7 +4,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <vector>
 #include <zmq.hpp>
+
+#include "core/ids.h"
 
 namespace deltakv::replication {
 
@@ -33,7 +36,41 @@ Result<std::string> ReadKeyFile(const std::string& path) {
   return key;
 }
 
+// key -> region, refusing a key given for two regions (it could speak for
+// both, and the User-Id could name only one).
+Result<std::map<std::string, std::string>> RegionsByKey(
+    const std::map<std::string, std::string>& peer_keys) {
+  std::map<std::string, std::string> out;
+  for (const auto& [region, key] : peer_keys) {
+    auto [it, fresh] = out.emplace(key, region);
+    if (!fresh) {
+      return Status::InvalidArgument("peer regions " + it->second + " and " +
+                                     region +
+                                     " have the same public key; each region "
+                                     "needs its own key pair");
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string AuthenticatedRegion(const zmq::message_t& m) {
+  const char* user_id = zmq_msg_gets(m.handle(), "User-Id");
+  return user_id == nullptr ? std::string() : std::string(user_id);
+}
+
+bool FrameFromRegion(std::string_view user_id, std::string_view region,
+                     bool insecure) {
+  if (insecure) return true;
+  return !user_id.empty() && user_id == region;
+}
+
+bool FrameFromRegion(const zmq::message_t& m, std::string_view region,
+                     bool insecure) {
+  if (insecure) return true;
+  return FrameFromRegion(AuthenticatedRegion(m), region, false);
+}
 
 Status CheckCurveAvailable() {
   if (!zmq_has("curve")) {
@@ -70,21 +107,28 @@ Result<CurveKeys> LoadCurveKeys(const std::string& secret_key_file,
     if (!entry.is_regular_file() || entry.path().extension() != ".key") {
       continue;
     }
+    const std::string region = entry.path().stem().string();
+    if (!RegionId::Parse(region).ok()) {
+      return Status::InvalidArgument(
+          "peer key file " + entry.path().string() + ": \"" + region +
+          "\" is not a region id (1-64 characters of a-z 0-9 - _ .)");
+    }
     DELTAKV_ASSIGN_OR_RETURN(std::string k, ReadKeyFile(entry.path().string()));
-    keys.peer_keys[entry.path().stem().string()] = k;
+    keys.peer_keys[region] = k;
   }
   if (ec) {
     return Status::InvalidArgument("cannot read peer keys folder " +
                                    peer_keys_dir + ": " + ec.message());
   }
+  DELTAKV_RETURN_IF_ERROR(RegionsByKey(keys.peer_keys).status());
   return keys;
 }
 
 Result<std::unique_ptr<ZapHandler>> ZapHandler::Start(
-    zmq::context_t* ctx, std::set<std::string> z85) {
+    zmq::context_t* ctx, const std::map<std::string, std::string>& peer_keys) {
   std::unique_ptr<ZapHandler> h(new ZapHandler());
   h->ctx_ = ctx;
-  h->allowed_ = std::move(z85);
+  DELTAKV_ASSIGN_OR_RETURN(h->region_of_key_, RegionsByKey(peer_keys));
   try {
     h->socket_ = std::make_unique<ZapSocket>(*ctx);
     h->socket_->socket.set(zmq::sockopt::linger, 0);
@@ -101,9 +145,12 @@ ZapHandler::~ZapHandler() {
   if (thread_.joinable()) thread_.join();
 }
 
-void ZapHandler::SetAllowed(std::set<std::string> z85) {
+Status ZapHandler::SetPeerKeys(
+    const std::map<std::string, std::string>& peer_keys) {
+  DELTAKV_ASSIGN_OR_RETURN(auto by_key, RegionsByKey(peer_keys));
   std::lock_guard<std::mutex> l(mu_);
-  allowed_ = std::move(z85);
+  region_of_key_ = std::move(by_key);
+  return Status::OK();
 }
 
 void ZapHandler::Loop() {
@@ -121,23 +168,29 @@ void ZapHandler::Loop() {
         if (!s.recv(m)) break;
         frames.push_back(std::move(m));
       } while (frames.back().more());
-      bool ok = false;
+      // The region the key belongs to; empty: not allowed.
+      std::string region;
       if (frames.size() >= 7 && frames[5].to_string() == "CURVE" &&
           frames[6].size() == 32) {
         char z85[41];
         zmq_z85_encode(z85, static_cast<const uint8_t*>(frames[6].data()), 32);
         std::lock_guard<std::mutex> l(mu_);
-        ok = allowed_.count(std::string(z85, 40)) != 0;
+        auto it = region_of_key_.find(std::string(z85, 40));
+        if (it != region_of_key_.end()) region = it->second;
       }
+      const bool ok = !region.empty();
       if (!ok) ++refused_;
       std::string request_id = frames.size() > 1 ? frames[1].to_string() : "";
+      // Reply: version, request id, status code, status text, user id
+      // (the key's region: libzmq attaches it to every message of the
+      // connection as "User-Id"), metadata.
       s.send(zmq::str_buffer("1.0"), zmq::send_flags::sndmore);
       s.send(zmq::buffer(request_id), zmq::send_flags::sndmore);
       s.send(zmq::buffer(std::string(ok ? "200" : "400")),
              zmq::send_flags::sndmore);
       s.send(zmq::buffer(std::string(ok ? "OK" : "key not allowed")),
              zmq::send_flags::sndmore);
-      s.send(zmq::str_buffer(""), zmq::send_flags::sndmore);
+      s.send(zmq::buffer(region), zmq::send_flags::sndmore);
       s.send(zmq::str_buffer(""), zmq::send_flags::none);
     } catch (const zmq::error_t&) {
       if (stop_) break;

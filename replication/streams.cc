@@ -160,9 +160,7 @@ Peer* Streams::Impl::FindPeer(std::string_view region) {
 Status Streams::Impl::Setup() {
   if (!opt.insecure) {
     DELTAKV_RETURN_IF_ERROR(CheckCurveAvailable());
-    std::set<std::string> allowed;
-    for (auto& [r, k] : opt.keys.peer_keys) allowed.insert(k);
-    DELTAKV_ASSIGN_OR_RETURN(zap, ZapHandler::Start(&ctx, allowed));
+    DELTAKV_ASSIGN_OR_RETURN(zap, ZapHandler::Start(&ctx, opt.keys.peer_keys));
   }
   try {
     pub = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::pub);
@@ -496,6 +494,15 @@ void Streams::Impl::HandleRouter() {
     if (!s.ok()) {
       owner_dropped();
       log->warn("replication: dropped a request: {}", s.ToString());
+      continue;
+    }
+    // A peer speaks only for the region its Curve key belongs to.
+    if (!FrameFromRegion(body, f.region, opt.insecure)) {
+      owner_dropped();
+      log->warn(
+          "replication: refused a frame claiming region {} from the key of "
+          "region {}",
+          f.region, AuthenticatedRegion(body));
       continue;
     }
     auto reply = [&](const wire::Frame& frame) {

@@ -2,6 +2,7 @@
 
 #include <zstd.h>
 
+#include <memory>
 #include <msgpack.hpp>
 
 #include "core/ids.h"
@@ -27,6 +28,41 @@ void PackBytes(Packer& pk, std::string_view s) {
 bool ReferenceAll(msgpack::type::object_type, std::size_t, void*) {
   return true;
 }
+
+// Nesting: the payload array (1) holds the entries and applied arrays (2).
+constexpr size_t kMaxDepth = 2;
+// The longest array of the format: the entries, three elements each.
+constexpr size_t kMaxArrayElements = 3 * kMaxEntries;
+
+// The unpacker's limits: absolute, from the frame format, not from the
+// input's size. Strings and binaries are referenced, never copied, so their
+// bound is the frame's.
+const msgpack::unpack_limit kUnpackLimit(/*array=*/kMaxArrayElements,
+                                         /*map=*/0, /*str=*/kMaxFrameBytes,
+                                         /*bin=*/kMaxFrameBytes, /*ext=*/0,
+                                         /*depth=*/kMaxDepth);
+
+// A first pass over the MessagePack bytes that creates nothing: the
+// unpacker allocates an array's objects when it reads the array's header,
+// before it knows whether that many elements follow. This pass refuses
+// nesting, maps, extensions and arrays beyond the caps, and the parser
+// refuses a structure that is not complete within the bytes, so the
+// unpacking pass then allocates only for elements that are really there.
+class ShapeCheck : public msgpack::null_visitor {
+ public:
+  bool start_array(uint32_t n) {
+    return ++depth_ <= kMaxDepth && n <= kMaxArrayElements;
+  }
+  bool end_array() {
+    --depth_;
+    return true;
+  }
+  bool start_map(uint32_t) { return false; }
+  bool visit_ext(const char*, uint32_t) { return false; }
+
+ private:
+  size_t depth_ = 0;
+};
 
 bool GetU64(const msgpack::object& o, uint64_t* v) {
   if (o.type != msgpack::type::POSITIVE_INTEGER) return false;
@@ -106,8 +142,12 @@ std::string Encode(const Frame& f) {
   out.push_back(static_cast<char>(f.kind));
   if (buf.size() > kCompressAbove) {
     std::string z(ZSTD_compressBound(buf.size()), '\0');
+    // One-shot compression records the content size in the zstd frame
+    // header, which Decode requires.
     size_t n = ZSTD_compress(z.data(), z.size(), buf.data(), buf.size(), 1);
-    if (!ZSTD_isError(n) && n + 4 < buf.size()) {
+    // Compressed only when it saves space and the receiver accepts its
+    // ratio (a very repetitive payload above kMinRawAllowance may not be).
+    if (!ZSTD_isError(n) && n + 4 < buf.size() && buf.size() <= MaxRawSize(n)) {
       out.push_back(1);
       uint32_t raw = static_cast<uint32_t>(buf.size());
       for (int s = 24; s >= 0; s -= 8) {
@@ -135,27 +175,54 @@ Status Decode(std::string_view bytes, Frame* out) {
   uint8_t flags = static_cast<uint8_t>(bytes[3]);
   if (flags > 1) return Bad("unknown flags");
   std::string_view payload = bytes.substr(4);
-  std::string raw;
+  std::unique_ptr<char[]> raw;
   if (flags & 1) {
     if (payload.size() < 4) return Bad("compressed payload too short");
     uint32_t n = 0;
     for (int i = 0; i < 4; ++i) {
       n = (n << 8) | static_cast<uint8_t>(payload[static_cast<size_t>(i)]);
     }
+    const std::string_view z = payload.substr(4);
+    // Every size check happens on the zstd frame header, before anything
+    // is allocated for the raw payload.
     if (n == 0 || n > kMaxFrameBytes) return Bad("bad raw size");
-    raw.resize(n);
-    size_t got =
-        ZSTD_decompress(raw.data(), n, payload.data() + 4, payload.size() - 4);
+    const unsigned long long content =
+        ZSTD_getFrameContentSize(z.data(), z.size());
+    if (content == ZSTD_CONTENTSIZE_ERROR) return Bad("bad zstd frame header");
+    if (content == ZSTD_CONTENTSIZE_UNKNOWN) {
+      return Bad("zstd frame does not declare its content size");
+    }
+    if (content != n) {
+      return Bad("zstd content size " + std::to_string(content) +
+                 " differs from the raw size " + std::to_string(n));
+    }
+    if (n > MaxRawSize(z.size())) {
+      return Bad("raw size " + std::to_string(n) + " exceeds " +
+                 std::to_string(MaxRawSize(z.size())) + " for " +
+                 std::to_string(z.size()) + " compressed bytes");
+    }
+    const size_t frame_size = ZSTD_findFrameCompressedSize(z.data(), z.size());
+    if (ZSTD_isError(frame_size) || frame_size != z.size()) {
+      return Bad("the payload must be exactly one zstd frame");
+    }
+    // Exactly the checked size, not zero-filled: zstd writes every byte.
+    raw = std::make_unique_for_overwrite<char[]>(n);
+    size_t got = ZSTD_decompress(raw.get(), n, z.data(), z.size());
     if (ZSTD_isError(got) || got != n) return Bad("zstd payload corrupt");
-    payload = raw;
+    payload = std::string_view(raw.get(), n);
   }
   const size_t n = payload.size();
-  msgpack::unpack_limit limit(n, n, n, n, n, 8);
   size_t offset = 0;
+  ShapeCheck shape;
+  if (!msgpack::parse(payload.data(), n, offset, shape)) {
+    return Bad("malformed payload (or beyond the format's limits)");
+  }
+  if (offset != n) return Bad("trailing bytes");
+  offset = 0;
   msgpack::object_handle handle;
   try {
     handle = msgpack::unpack(payload.data(), n, offset, &ReferenceAll, nullptr,
-                             limit);
+                             kUnpackLimit);
   } catch (const std::exception& e) {
     return Bad(std::string("malformed payload: ") + e.what());
   }
@@ -179,10 +246,15 @@ Status Decode(std::string_view bytes, Frame* out) {
   if (entries->size % 3 != 0 || applied->size % 3 != 0) {
     return Bad("lists of the wrong shape");
   }
+  if (entries->size / 3 > kMaxEntries || applied->size / 3 > kMaxApplied) {
+    return Bad("too many entries or applied regions");
+  }
   if ((f.kind == Kind::kDeltas || f.kind == Kind::kCatchupReply) &&
       (f.first == 0 || f.last < f.first)) {
     return Bad("bad sequence range");
   }
+  f.entries.reserve(entries->size / 3);
+  f.applied.reserve(applied->size / 2);
   for (uint32_t i = 0; i < entries->size; i += 3) {
     Entry e;
     uint64_t type;

@@ -5,13 +5,21 @@
 //   byte 1   wire version (1)
 //   byte 2   kind (Kind below)
 //   byte 3   flags: bit 0 = payload compressed with zstd
-//   payload  MessagePack array of 10 (docs/formats.md); when compressed: u32 raw
-//   size
-//            (big-endian) followed by one zstd frame
+//   payload  MessagePack array of 10 (docs/formats.md); when compressed: u32
+//            raw size (big-endian) followed by one zstd frame that declares
+//            the same content size
 //
 // Decoding accepts untrusted bytes: every frame is checked (size limits,
 // version, kind, field types, region ids, sequence ranges) and anything
-// malformed returns Corruption; memory is bounded by the frame size limit.
+// malformed returns Corruption. Memory is bounded before it is allocated:
+// a compressed payload may declare at most MaxRawSize(compressed size)
+// bytes (checked in the zstd frame header, nothing is allocated for a
+// frame that declares more), the MessagePack structure is checked against
+// absolute caps (kMaxEntries, kMaxApplied, nesting depth 2, no maps or
+// extensions) and against its own length before any object is created, so
+// the decoder's working memory stays a small multiple of the raw payload.
+// Encode never produces a frame Decode refuses for its ratio: it sends the
+// payload uncompressed instead.
 //
 // Thread-safety: stateless functions.
 #ifndef DELTAKV_REPLICATION_WIRE_H_
@@ -34,6 +42,26 @@ inline constexpr uint8_t kVersion = 2;
 inline constexpr size_t kMaxFrameBytes = 64ull << 20;
 // Payloads above this many bytes are compressed.
 inline constexpr size_t kCompressAbove = 256;
+// A compressed payload may expand to at most kMaxExpansion times its zstd
+// frame's size, or kMinRawAllowance, whichever is larger (never above
+// kMaxFrameBytes): see MaxRawSize.
+inline constexpr size_t kMaxExpansion = 64;
+inline constexpr size_t kMinRawAllowance = 1ull << 20;
+// Entries per frame and regions per applied vector. Senders stay below
+// these: a catch-up or delta frame holds at most 8192 log entries, a
+// snapshot chunk at most its byte budget (1 MiB) of entries.
+inline constexpr size_t kMaxEntries = 1ull << 20;
+inline constexpr size_t kMaxApplied = 4096;
+
+// The largest raw payload a zstd frame of `compressed` bytes may declare.
+constexpr size_t MaxRawSize(size_t compressed) {
+  const size_t by_ratio = compressed > kMaxFrameBytes / kMaxExpansion
+                              ? kMaxFrameBytes
+                              : compressed * kMaxExpansion;
+  const size_t allowed =
+      by_ratio > kMinRawAllowance ? by_ratio : kMinRawAllowance;
+  return allowed < kMaxFrameBytes ? allowed : kMaxFrameBytes;
+}
 
 enum class Kind : uint8_t {
   kDeltas = 1,           // PUB: origin's deltas first..last
@@ -88,7 +116,10 @@ struct Frame {
   uint64_t window = 0;    // snapshot request: chunks wanted; reply: which
 };
 
-// Encodes a frame; compresses payloads above kCompressAbove.
+// Encodes a frame; compresses payloads above kCompressAbove when that saves
+// space and stays within MaxRawSize. The caller keeps a frame within
+// kMaxEntries entries and kMaxApplied applied regions, and its payload
+// within kMaxFrameBytes.
 std::string Encode(const Frame& frame);
 // Decodes and validates one frame.
 Status Decode(std::string_view bytes, Frame* out);

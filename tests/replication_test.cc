@@ -295,6 +295,58 @@ TEST_CASE("with CurveZMQ, a peer whose key is not allowed is refused") {
   CHECK(std::stoll(m->body.substr(pos + name.size())) > 0);
 }
 
+// The counter `name` in `/metrics` of region i.
+uint64_t MetricValue(HttpClient& c, const std::string& name) {
+  auto m = c.Request("GET", "/metrics");
+  REQUIRE(m.ok());
+  auto pos = m->body.find("\n" + name + " ");
+  REQUIRE(pos != std::string::npos);
+  return std::stoull(m->body.substr(pos + name.size() + 2));
+}
+
+TEST_CASE("with CurveZMQ, a peer cannot acknowledge as another region") {
+  Cluster cl({"k1", "k2", "k3"}, {}, /*curve=*/true);
+  // k3 goes away before any write, so that the impostor below can follow
+  // k1's stream from its first delta and acknowledge it (no catch-up).
+  cl.Stop(2);
+  auto acked_by_k3 = [&] {
+    auto s = cl.client(0).Request("GET", "/v1/status");
+    REQUIRE(s.ok());
+    const json status = json::parse(s->body);
+    for (const json& p : status["peers"]) {
+      if (p["region"] == "k3") return p["acked"].get<uint64_t>();
+    }
+    FAIL("k3 is not a peer of k1: " << s->body);
+    return uint64_t{0};
+  };
+  const uint64_t acked_before = acked_by_k3();
+  const uint64_t dropped_before =
+      MetricValue(cl.client(0), "deltakv_replication_dropped_frames_total");
+  // k2's key is allowed at k1, but a server holding it calls itself k3.
+  std::string rogue = cl.dir() + "/as-k3";
+  std::filesystem::create_directories(rogue + "/peers");
+  std::filesystem::copy_file(cl.dir() + "/peers/k1.key",
+                             rogue + "/peers/k1.key");
+  uint16_t port = FreePortPair();
+  ServerProcess impostor(
+      {"--region", "k3", "--repl", "127.0.0.1:" + std::to_string(port),
+       "--peer", "k1=127.0.0.1:" + std::to_string(cl.spec(0).repl),
+       "--curve-secret-key-file", cl.dir() + "/keys/k2.secret",
+       "--curve-peer-keys-dir", rogue + "/peers", "--repl-heartbeat-ms", "200"},
+      rogue);
+  REQUIRE_FALSE(impostor.url().empty());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // links up
+  // Only k1 and k2 are real: acks as k3 from k2's key must not count.
+  CHECK(Post(cl.client(0), "/v1/counter/x/incr?wait_regions=2&timeout_ms=5000",
+             {{"by", 1}}) == 200);
+  CHECK(Post(cl.client(0), "/v1/counter/x/incr?wait_regions=3&timeout_ms=2000",
+             {{"by", 1}}) == 504);
+  CHECK(Counter(cl.client(0), "x") == 2);
+  CHECK(acked_by_k3() == acked_before);
+  CHECK(MetricValue(cl.client(0), "deltakv_replication_dropped_frames_total") >
+        dropped_before);
+}
+
 TEST_CASE("wait_regions and after= tokens across regions") {
   Cluster cl({"w1", "w2", "w3"});
   std::this_thread::sleep_for(std::chrono::milliseconds(600));  // links up
