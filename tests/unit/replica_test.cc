@@ -530,6 +530,8 @@ TEST_CASE("deleting a list removes its held runs too") {
   auto la = a->ListRange("doc", 0, 0);
   REQUIRE(la.ok());
   CHECK(la->values == std::vector<std::string>{"a"});
+}
+
 TEST_CASE("a register delete does not remove a concurrent write it did not "
           "observe") {
   TempDir a_dir, b_dir;

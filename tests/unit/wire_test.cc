@@ -56,7 +56,8 @@ class LargestAllocation {
 
 // A frame of `kind` whose payload is the zstd frame `z` declaring `raw`.
 std::string CompressedFrame(uint32_t raw, std::string_view z) {
-  std::string out("\xD7\x01\x08\x01", 4);
+  std::string out = {static_cast<char>(wire::kMagic),
+                     static_cast<char>(wire::kVersion), '\x08', '\x01'};
   for (int s = 24; s >= 0; s -= 8) {
     out.push_back(static_cast<char>((raw >> s) & 0xff));
   }
@@ -132,7 +133,7 @@ TEST_CASE("malformed frames are Corruption, never a crash") {
         Code::kCorruption);
   CHECK(wire::Decode(ok + "x", &g).code() == Code::kCorruption);
   // A compressed frame claiming a huge raw size.
-  std::string bomb("\xD7\x01\x01\x01\xff\xff\xff\xff", 8);
+  std::string bomb("\xD7\x02\x01\x01\xff\xff\xff\xff", 8);
   CHECK(wire::Decode(bomb, &g).code() == Code::kCorruption);
   // An invalid region id.
   wire::Frame bad = Sample(1);
@@ -289,16 +290,16 @@ TEST_CASE(
   CHECK(wire::Decode(wire::Encode(wide), &g).ok());
   // An array header claiming more elements than the bytes hold: refused
   // (the unpacker would reserve its objects on reading the header).
-  std::string claim("\xD7\x01\x01\x00", 4);
-  claim += "\x98\xC4\x02r1\x01\x01\x00\xC4\x00"s;  // ["r1", 1, 1, 0, "",
+  std::string claim("\xD7\x02\x01\x00", 4);
+  claim += "\x9A\xC4\x02r1\x01\x01\x00\xC4\x00"s;  // ["r1", 1, 1, 0, "",
   claim += "\xDD\x00\x2F\xFF\xFF"s;  // an array32 of 3145727 elements...
   CHECK(wire::Decode(claim, &g).code() == Code::kCorruption);
   // Nesting below the entries array, and maps, are not part of the format.
-  std::string deep("\xD7\x01\x01\x00", 4);
-  deep += "\x98\xC4\x02r1\x01\x01\x00\xC4\x00\x91\x91\x90\x90\x00"s;
+  std::string deep("\xD7\x02\x01\x00", 4);
+  deep += "\x9A\xC4\x02r1\x01\x01\x00\xC4\x00\x91\x91\x90\x90\x00"s;
   CHECK(wire::Decode(deep, &g).code() == Code::kCorruption);
-  std::string map("\xD7\x01\x01\x00", 4);
-  map += "\x98\xC4\x02r1\x01\x01\x00\x80\x90\x90\x00"s;
+  std::string map("\xD7\x02\x01\x00", 4);
+  map += "\x9A\xC4\x02r1\x01\x01\x00\x80\x90\x90\x00"s;
   CHECK(wire::Decode(map, &g).code() == Code::kCorruption);
 }
 
@@ -384,4 +385,41 @@ TEST_CASE(
   zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
   zmq::poll(&item, 1, std::chrono::milliseconds(200));
   CHECK_FALSE(item.revents & ZMQ_POLLIN);
+}
+
+TEST_CASE("snapshot fragments round-trip and out-of-range ones are refused") {
+  wire::Frame f;
+  f.kind = wire::Kind::kSnapshotReply;
+  f.region = "us-east";
+  f.first = 1;
+  f.last = 42;
+  f.transfer = 99;
+  f.window = 3;
+  f.cursor = "Kk";
+  wire::Entry e;
+  e.key = "big";
+  e.type = deltakv::crdt::CrdtType::kSet;
+  e.blob = std::string(100, 'x');
+  e.total = 1000;
+  e.offset = 200;
+  e.hash = 0xabcdef;
+  f.entries.push_back(e);
+  f.applied = {{"eu-west", 0x77, 5}};
+  wire::Frame g;
+  REQUIRE(wire::Decode(wire::Encode(f), &g).ok());
+  REQUIRE(g.entries.size() == 1);
+  CHECK(g.entries[0].blob == e.blob);
+  CHECK(g.entries[0].total == 1000);
+  CHECK(g.entries[0].offset == 200);
+  CHECK(g.entries[0].hash == 0xabcdef);
+  CHECK(g.entries[0].type == deltakv::crdt::CrdtType::kSet);
+  CHECK(g.transfer == 99);
+  CHECK(g.window == 3);
+  CHECK(g.applied == f.applied);
+  // Bytes beyond the declared total, or a fragment outside a snapshot.
+  f.entries[0].offset = 950;
+  CHECK(wire::Decode(wire::Encode(f), &g).code() == Code::kCorruption);
+  f.entries[0].offset = 0;
+  f.kind = wire::Kind::kDeltas;
+  CHECK(wire::Decode(wire::Encode(f), &g).code() == Code::kCorruption);
 }
