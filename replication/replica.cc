@@ -55,6 +55,8 @@ Result<std::unique_ptr<Replica>> Replica::Open(const ReplicaOptions& options) {
   env.no_sync = options.durability == Durability::kPeriodic;
   DELTAKV_ASSIGN_OR_RETURN(r->env_, storage::Environment::Open(env));
   DELTAKV_RETURN_IF_ERROR(r->LoadMetadata());
+  // What is on disk at open is durable.
+  DELTAKV_ASSIGN_OR_RETURN(r->durable_marks_, r->AppliedMarks(false));
   r->writer_ = std::thread([p = r.get()] { p->WriterLoop(); });
   if (options.durability == Durability::kPeriodic) {
     r->syncer_ = std::thread([p = r.get()] { p->SyncLoop(); });
@@ -213,6 +215,28 @@ Status Replica::SetPeerReplica(const std::string& origin, uint64_t replica,
   p.peer = origin;
   p.peer_replica = replica;
   p.peer_restart = restart;
+  return RunBlocking(std::move(p));
+}
+
+Status Replica::SyncNow() {
+  if (options_.durability == Durability::kSync) return Status::OK();
+  const uint64_t seq = committed_seq_.load();
+  auto marks = AppliedMarks(false);
+  DELTAKV_RETURN_IF_ERROR(env_->Sync());
+  std::lock_guard<std::mutex> d(durable_mu_);
+  durable_seq_ = std::max(durable_seq_, seq);
+  if (marks.ok()) durable_marks_ = std::move(*marks);
+  return Status::OK();
+}
+
+Status Replica::RaiseIncarnationMark(const std::string& origin,
+                                     uint64_t replica, uint64_t seq) {
+  DELTAKV_RETURN_IF_ERROR(RegionId::Parse(origin).status());
+  if (replica == 0) return Status::InvalidArgument("replica id 0");
+  Pending p;
+  p.peer = origin;
+  p.mark_replica = replica;
+  p.mark_seq = seq;
   return RunBlocking(std::move(p));
 }
 
@@ -469,6 +493,12 @@ void Replica::CommitBatch(std::vector<Pending>& batch) {
 }
 
 Status Replica::PeerReplicaInTxn(storage::WriteTxn& txn, const Pending& p) {
+  if (p.mark_replica != 0) {
+    const std::string key = IncarnationKey(p.peer, p.mark_replica);
+    DELTAKV_ASSIGN_OR_RETURN(uint64_t old, GetU64(txn, key, 0));
+    if (p.mark_seq <= old) return Status::OK();
+    return txn.Put(Table::kMeta, key, U64Bytes(p.mark_seq));
+  }
   if (p.peer_restart) {
     // Keep what the previous incarnation reached, for causal tokens that
     // name it.
@@ -574,6 +604,11 @@ Status Replica::TrimInTxn(storage::WriteTxn& txn, uint64_t through) {
     // Entries a running state transfer will need stay.
     std::lock_guard<std::mutex> l(pin_mu_);
     for (const auto& [requester, from] : log_pins_) {
+      // A pin holds at most 4 x max_log_entries: beyond that the log bound
+      // wins and the transfer's catch-up asks for a state transfer again.
+      if (local_seq_ >= from && local_seq_ - from >= 4 * options_.max_log_entries) {
+        continue;
+      }
       through = std::min(through, from - 1);
     }
   }

@@ -243,9 +243,23 @@ class Replica {
   Result<std::optional<TransferProgress>> TransferFrom(
       const std::string& peer) const;
 
+  // The final watermarks of earlier incarnations of other regions (what
+  // this region applied of stores that are gone).
+  Result<std::vector<AppliedMark>> IncarnationMarks() const;
+  // Raises the final watermark kept for incarnation `replica` of `origin`
+  // to `seq` (a state transfer from a peer that had applied more of it).
+  Status RaiseIncarnationMark(const std::string& origin, uint64_t replica,
+                              uint64_t seq);
+  // Forces what is committed to disk now (periodic mode; a no-op in sync
+  // mode).
+  Status SyncNow();
+  // True when a key is stored after storage position `position`.
+  Result<bool> HasKeyAfter(std::string_view position) const;
+
   // Keeps local log entries from `from` on while a state transfer to
-  // `requester` is running (the size bound yields to it, so a transfer
-  // slower than the log fills cannot loop forever); from == 0 removes it.
+  // `requester` is running (the size bound yields to it, up to 4 x
+  // max_log_entries, so a transfer slower than the log fills does not
+  // loop); from == 0 removes it.
   void PinLog(const std::string& requester, uint64_t from);
 
   // Deletes local log entries up to and including `through` (all peers have
@@ -299,6 +313,8 @@ class Replica {
     std::string peer;           // peer identity: region
     uint64_t peer_replica = 0;  // peer identity: replica id
     bool peer_restart = false;
+    uint64_t mark_replica = 0;  // raise an earlier incarnation's mark
+    uint64_t mark_seq = 0;
     Callback done;
   };
 

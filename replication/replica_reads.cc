@@ -328,4 +328,38 @@ Result<std::vector<AppliedMark>> Replica::AppliedMarks(
   return out;
 }
 
+Result<std::vector<AppliedMark>> Replica::IncarnationMarks() const {
+  DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+  DELTAKV_ASSIGN_OR_RETURN(storage::Cursor cur, txn.OpenCursor(Table::kMeta));
+  const std::string prefix = "incarnation/";
+  std::vector<AppliedMark> out;
+  for (bool ok = cur.Seek(prefix); ok && cur.key().starts_with(prefix);
+       ok = cur.Next()) {
+    // incarnation/<region>/<16 hex>
+    std::string_view rest = cur.key().substr(prefix.size());
+    size_t slash = rest.rfind('/');
+    if (slash == std::string_view::npos) continue;
+    auto id = ReplicaId::Parse(rest.substr(slash + 1));
+    size_t pos = 0;
+    AppliedMark m;
+    if (!id.ok() || !storage::ReadU64(cur.value(), &pos, &m.seq)) {
+      return Status::Corruption("incarnation record malformed");
+    }
+    m.region.assign(rest.substr(0, slash));
+    m.replica = id->value();
+    out.push_back(std::move(m));
+  }
+  DELTAKV_RETURN_IF_ERROR(cur.status());
+  return out;
+}
+
+Result<bool> Replica::HasKeyAfter(std::string_view position) const {
+  DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+  DELTAKV_ASSIGN_OR_RETURN(storage::Cursor cur, txn.OpenCursor(Table::kKeys));
+  bool ok = cur.Seek(position);
+  if (ok && cur.key() == position) ok = cur.Next();
+  DELTAKV_RETURN_IF_ERROR(cur.status());
+  return ok;
+}
+
 }  // namespace deltakv::replication

@@ -27,7 +27,7 @@ namespace deltakv::replication {
 namespace {
 
 // A state not asked for again within this long stops holding the log.
-constexpr auto kServeIdle = std::chrono::seconds(60);
+constexpr auto kServeIdle = std::chrono::seconds(180);
 constexpr auto kMaxDeadline = std::chrono::seconds(60);
 
 std::string WholeCursor(std::string_view position) {
@@ -85,6 +85,9 @@ void Streams::Impl::StartTransfer(Peer& p, const char* why) {
     log->info("replication: state transfer from {}: {}", p.spec.region, why);
   }
   t.pos = t.cursor;
+  // The claims known now are covered by every chunk read from now on.
+  t.claims = std::move(p.claims);
+  p.claims.clear();
   p.transfer = std::move(t);
   p.catchup_inflight = false;
   RequestChunks(p);
@@ -239,9 +242,20 @@ void Streams::Impl::HandleSnapshotReply(Peer& p, wire::Frame& f) {
     ++p.state_transfers;
     log->info("replication: state transfer from {} complete at {}",
               p.spec.region, t.seq);
+    for (const auto& c : t.claims) {
+      Status st = replica->RaiseIncarnationMark(c.region, c.replica, c.seq);
+      if (!st.ok()) {
+        log->warn("replication: recording {}'s earlier store: {}", c.region,
+                  st.ToString());
+      }
+    }
     t = Transfer();
     Ack(p);
-    RequestCatchup(p);
+    if (!p.claims.empty()) {
+      StartTransfer(p, "it applied more of a lost store than we did");
+    } else {
+      RequestCatchup(p);
+    }
     return;
   }
   if (t.got == t.asked) RequestChunks(p);
@@ -265,7 +279,10 @@ void Streams::Impl::ServeSnapshot(
   // at least that recent). One that names a sequence we do not have (we
   // lost an unsynced tail) starts over.
   const uint64_t durable = replica->DurableSequence();
-  const bool resume = req.first == 1 && req.last <= durable;
+  // Resuming is worth it only while the log still holds what the catch-up
+  // after the transfer needs (a restart of ours drops the pin).
+  const bool resume = req.first == 1 && req.last <= durable &&
+                      req.last + 1 >= replica->LogStart();
   const uint64_t seq = resume ? req.last : durable;
   std::string pos = resume ? req.cursor : std::string();
   TransferServe& serve = serving[req.region];
@@ -326,8 +343,8 @@ void Streams::Impl::ServeSnapshot(
         serve.position.clear();
         serve.state = LoggedDelta();
         // The last fragment: is anything after it?
-        auto next = replica->ReadSnapshot(position, 1, false, nullptr);
-        if (next.ok() && next->states.empty()) r.cursor.clear();
+        auto more = replica->HasKeyAfter(position);
+        if (more.ok() && !*more) r.cursor.clear();
       }
     } else {
       std::vector<std::string> at;
@@ -344,6 +361,15 @@ void Streams::Impl::ServeSnapshot(
         if (taken > 0 && bytes + size > chunk) break;
         if (size > chunk) {
           if (taken > 0) break;
+          if (st.delta.size() > wire::kMaxStateBytes) {
+            // Cannot travel: report it and go on without it.
+            log->error("replication: the state of '{}' ({} bytes) exceeds the "
+                       "{}-byte transfer limit; {} does not get it",
+                       st.key, st.delta.size(), wire::kMaxStateBytes,
+                       req.region);
+            pos = WholeCursor(at[taken]);
+            break;
+          }
           // A state larger than a chunk: send it in fragments.
           serve.position = at[taken];
           serve.seq = seq;
@@ -357,13 +383,23 @@ void Streams::Impl::ServeSnapshot(
             wire::Entry{std::move(st.key), st.type, std::move(st.delta)});
       }
       if (taken == 0 && !c->states.empty()) {
-        --i;  // the fragment path sends this frame
+        --i;  // the fragment path (or the skip) sends this frame
         continue;
       }
       if (taken == c->states.size() && c->next.empty()) {
         r.cursor.clear();  // done
       } else {
         r.cursor = WholeCursor(at[taken - 1]);
+      }
+    }
+    // Periodic durability: what we send must be on our disk, or an OS
+    // crash could make us reuse dots the requester then holds.
+    if (replica->DurableSequence() < replica->LastSequence()) {
+      Status st = replica->SyncNow();
+      if (!st.ok()) {
+        log->warn("replication: snapshot for {}: {}", req.region,
+                  st.ToString());
+        return;
       }
     }
     reply(r);

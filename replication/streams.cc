@@ -261,6 +261,15 @@ void Streams::Impl::Heartbeat() {
       f.applied.push_back(wire::AppliedEntry{m.region, m.replica, m.seq});
     }
   }
+  // What we applied of stores that are gone, so that a peer that missed
+  // some of their writes takes them from us.
+  auto earlier = replica->IncarnationMarks();
+  if (earlier.ok()) {
+    for (auto& m : *earlier) {
+      if (f.applied.size() >= wire::kMaxApplied) break;
+      f.applied.push_back(wire::AppliedEntry{m.region, m.replica, m.seq});
+    }
+  }
   Send(*pub, f);
 }
 
@@ -303,12 +312,14 @@ void Streams::Impl::Ack(Peer& p) {
   wire::Frame ack;
   ack.kind = wire::Kind::kAck;
   ack.region = replica->region();
-  uint64_t seq = p.applied;
-  // Periodic durability: acknowledge only what reached our disk.
+  // Only what reached our disk (periodic durability), of this incarnation.
+  uint64_t seq = 0;
   auto marks = replica->AppliedMarks(/*durable_only=*/true);
   if (marks.ok()) {
     for (auto& m : *marks) {
-      if (m.region == p.spec.region) seq = std::min(seq, m.seq);
+      if (m.region == p.spec.region && m.replica == p.replica) {
+        seq = std::min(p.applied, m.seq);
+      }
     }
   }
   ack.applied.push_back(wire::AppliedEntry{p.spec.region, p.replica, seq});
@@ -381,6 +392,34 @@ void Streams::Impl::TakeAcks(Peer& p, const wire::AppliedVector& entries) {
   if (on_progress) on_progress();
 }
 
+void Streams::Impl::TakeClaims(Peer& p, const wire::AppliedVector& entries) {
+  for (const auto& e : entries) {
+    if (e.region == replica->region() || e.region == p.spec.region ||
+        e.replica == 0) {
+      continue;
+    }
+    // Only incarnations we knew and that are gone: the current one serves
+    // its own log, and one we never heard of is not ours to repair.
+    Peer* origin = FindPeer(e.region);
+    if (origin != nullptr && origin->replica == e.replica) continue;
+    auto current = replica->PeerReplica(e.region);
+    if (!current.ok() || *current == e.replica) continue;
+    auto have = replica->AppliedOf(e.region, e.replica);
+    if (!have.ok() || *have >= e.seq) continue;
+    bool known = false;
+    for (auto& c : p.claims) {
+      if (c.region == e.region && c.replica == e.replica) {
+        c.seq = std::max(c.seq, e.seq);
+        known = true;
+      }
+    }
+    if (!known) p.claims.push_back(e);
+  }
+  if (!p.claims.empty() && !p.transfer.active && Clock::now() >= p.retry_at) {
+    StartTransfer(p, "it applied more of a lost store than we did");
+  }
+}
+
 void Streams::Impl::NewIncarnation(Peer& p, uint64_t replica_id) {
   const bool restart = p.replica != 0;
   if (restart) {
@@ -409,6 +448,9 @@ void Streams::Impl::NewIncarnation(Peer& p, uint64_t replica_id) {
   {
     std::lock_guard<std::mutex> l(status_mu);
     acked.erase(p.spec.region);
+    for (auto& peer_status : status) {
+      if (peer_status.region == p.spec.region) peer_status.acked = 0;
+    }
   }
   // We hold what the old incarnation wrote (and what it had from others):
   // offer it, so a region that lost its disk gets everything back.
@@ -455,6 +497,7 @@ void Streams::Impl::HandlePeerFrame(Peer& p, const zmq::message_t& m,
     case wire::Kind::kHeartbeat:
       p.latest = std::max(p.latest, f.last);
       TakeAcks(p, f.applied);
+      TakeClaims(p, f.applied);
       if (p.latest > p.applied) RequestCatchup(p);
       break;
     case wire::Kind::kCatchupReply:

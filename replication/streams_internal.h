@@ -45,6 +45,9 @@ struct Transfer {
   Clock::time_point deadline{};
   uint32_t attempts = 0;  // requests in a row that got no answer
   bool waiting_retry = false;  // a chunk failed to apply: ask again later
+  // Earlier incarnations of other regions of which the sender had applied
+  // more than we had: their marks are raised when the transfer completes.
+  wire::AppliedVector claims;
   // A state arriving in fragments.
   std::string staged_key;
   crdt::CrdtType staged_type = crdt::CrdtType::kCounter;
@@ -83,6 +86,7 @@ struct Peer {
   Clock::time_point catchup_sent{};
   bool needs_state = false;  // bootstrap or resume a transfer at contact
   Transfer transfer;
+  wire::AppliedVector claims;  // for the next transfer (see Transfer)
   bool behind = false;
   Clock::time_point behind_since{};
   // A batch that failed to apply: nothing is acknowledged past it, and the
@@ -151,6 +155,10 @@ struct Streams::Impl {
   // heartbeat of `p`): only those that count this incarnation of us, capped
   // at what we published.
   void TakeAcks(Peer& p, const wire::AppliedVector& entries);
+  // Heartbeat entries of `p` about earlier incarnations of other regions:
+  // when `p` applied more of a store that is gone than we did, only `p`
+  // (or another survivor) still holds those writes, so we take its state.
+  void TakeClaims(Peer& p, const wire::AppliedVector& entries);
   void LinkFailed(Peer& p, const std::string& what, const Status& s);
   void RequestCatchup(Peer& p);
   void PublishStatus();

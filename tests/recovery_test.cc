@@ -194,3 +194,22 @@ TEST_CASE("a causal token of a lost store is not satisfied by the new one") {
   REQUIRE(r.ok());
   CHECK(r->status == 200);
 }
+
+TEST_CASE("a lost region's write that reached only one peer reaches all") {
+  Cluster cl({"ma", "mb", "mc"});
+  REQUIRE(cl.Converge());
+  cl.Stop(0);  // ma misses what follows
+  REQUIRE(Post(cl.client(2), "/v1/counter/only-b/incr", {{"by", 3}}) == 200);
+  REQUIRE(WaitFor([&] { return Counter(cl.client(1), "only-b") == 3; },
+                  std::chrono::seconds(10)));
+  cl.Kill(2);  // mc's disk is lost before ma caught up from it
+  cl.Wipe(2);
+  cl.Start(0);
+  cl.Start(2);
+  // Before: mc's new store bootstrapped from mb, but ma, which catches up
+  // only from each origin's own log, never got the write.
+  CHECK(WaitFor([&] { return Counter(cl.client(0), "only-b") == 3; },
+                std::chrono::seconds(30)));
+  CHECK(Counter(cl.client(2), "only-b") == 3);
+  CHECK(cl.Converge(std::chrono::seconds(30)));
+}
