@@ -25,20 +25,53 @@ std::atomic<bool> g_track{false};
 std::atomic<size_t> g_largest{0};
 }  // namespace
 
-[[gnu::noinline]] void* operator new(std::size_t n) {
+namespace {
+void* Track(std::size_t n) noexcept {
   if (g_track.load(std::memory_order_relaxed)) {
     size_t seen = g_largest.load(std::memory_order_relaxed);
     while (n > seen && !g_largest.compare_exchange_weak(seen, n)) {
     }
   }
-  void* p = std::malloc(n == 0 ? 1 : n);
+  return std::malloc(n == 0 ? 1 : n);
+}
+}  // namespace
+
+// Every form is replaced (libraries use the nothrow and array forms), so
+// that no pointer from one allocator reaches the other's delete (ASan
+// checks that). Out of line, so that the compiler does not see free() meet
+// a pointer from operator new at the call sites.
+[[gnu::noinline]] void* operator new(std::size_t n) {
+  void* p = Track(n);
   if (p == nullptr) throw std::bad_alloc();
   return p;
 }
-// Out of line, so that the compiler does not see free() meet a pointer
-// from operator new at the call sites.
+[[gnu::noinline]] void* operator new[](std::size_t n) {
+  void* p = Track(n);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+[[gnu::noinline]] void* operator new(std::size_t n,
+                                     const std::nothrow_t&) noexcept {
+  return Track(n);
+}
+[[gnu::noinline]] void* operator new[](std::size_t n,
+                                       const std::nothrow_t&) noexcept {
+  return Track(n);
+}
 [[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p) noexcept { std::free(p); }
 [[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+[[gnu::noinline]] void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
+[[gnu::noinline]] void operator delete(void* p,
+                                       const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+[[gnu::noinline]] void operator delete[](void* p,
+                                         const std::nothrow_t&) noexcept {
   std::free(p);
 }
 
