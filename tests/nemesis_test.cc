@@ -14,7 +14,9 @@
 // DELTAKV_NEMESIS_FAULTS (comma-separated subset of partition,kill,stop,
 // wipe,clock,loss,dup, or none; default all),
 // DELTAKV_NEMESIS_CONVERGE_SECONDS
-// (default 60), DELTAKV_NEMESIS_KEEP=1 (keep the data and server logs),
+// (default 60), DELTAKV_NEMESIS_MAX_LOG_ENTRIES (--max-log-entries of the
+// servers, default 200), DELTAKV_NEMESIS_CONCURRENCY (faults at once, on
+// different regions; default 2), DELTAKV_NEMESIS_KEEP=1 (keep the data and server logs),
 // DELTAKV_NEMESIS_VERBOSE=1 (print the faults even when all is well).
 // Needs root (namespaces, iptables); the clock fault needs libfaketime.
 //
@@ -212,8 +214,11 @@ std::string Tail(const std::string& path, size_t lines) {
 
 class Region {
  public:
-  Region(int index, std::string root, bool faketime)
-      : index_(index), root_(std::move(root)), faketime_(faketime) {
+  Region(int index, std::string root, bool faketime, std::string max_log)
+      : index_(index),
+        root_(std::move(root)),
+        faketime_(faketime),
+        max_log_(std::move(max_log)) {
     std::filesystem::create_directories(root_);
     SetClockOffset(0);
   }
@@ -229,7 +234,8 @@ class Region {
         root_ + "/data", "--http", "127.0.0.1:0", "--ready-file", ready,
         "--access-log", "false", "--log-level", "warn", "--repl",
         std::string(kIps[index_]) + ":" + std::to_string(kReplPort),
-        "--insecure-replication", "--repl-heartbeat-ms", "200"};
+        "--insecure-replication", "--repl-heartbeat-ms", "200",
+        "--max-log-entries", max_log_};
     for (int j = 0; j < kRegions; ++j) {
       if (j == index_) continue;
       args.push_back("--peer");
@@ -341,6 +347,7 @@ class Region {
   const int index_;
   const std::string root_;
   const bool faketime_;
+  const std::string max_log_;  // --max-log-entries
   std::mutex mu_;
   pid_t pid_ = -1;   // guarded by mu_
   std::string url_;  // guarded by mu_; empty while down
@@ -595,9 +602,11 @@ std::vector<std::string> CheckRegion(const json& d, History& h) {
   // is present; a member removed (acknowledged) in the region and
   // incarnation that acknowledged its add, after that add, is absent (the
   // remove observed the add's dot; members are unique, so no other add).
+  std::map<std::string, std::set<std::string>> members;  // key -> members
   for (auto& [key, v] : d.items()) {
     if (key.empty() || key[0] != 's') continue;
     for (auto& m : v["members"]) {
+      members[key].insert(m.get<std::string>());
       auto it = h.adds.find(m.get<std::string>());
       if (it == h.adds.end() || it->second.key != key) {
         fail("set " + key + " holds " + m.dump() + ", never added to it");
@@ -606,11 +615,7 @@ std::vector<std::string> CheckRegion(const json& d, History& h) {
   }
   for (auto& [member, add] : h.adds) {
     if (!add.acked) continue;
-    bool present = d.contains(add.key) && d[add.key].contains("members");
-    if (present) {
-      const json& ms = d[add.key]["members"];
-      present = std::find(ms.begin(), ms.end(), json(member)) != ms.end();
-    }
+    const bool present = members[add.key].count(member) == 1;
     auto rm = h.removes.find(member);
     if (rm == h.removes.end()) {
       if (!present) {
@@ -678,69 +683,129 @@ enum Fault { kPartition, kKill, kStop, kWipe, kClock, kLoss, kDup, kFaults };
 const char* const kFaultNames[kFaults] = {"partition", "kill", "stop", "wipe",
                                           "clock",     "loss", "dup"};
 
-struct Nemesis {
-  Nemesis(std::vector<std::unique_ptr<Region>>* r,
-          std::vector<std::unique_ptr<Gate>>* g,
-          std::vector<std::unique_ptr<FaultProxy>>* p, uint64_t seed)
-      : regions(r), gates(g), proxies(p), rng(seed) {}
+// Applies faults from several threads at once; each fault holds its
+// victim region's lock, so two faults never hit one region together.
+class Nemesis {
+ public:
+  Nemesis(std::vector<std::unique_ptr<Region>>* regions,
+          std::vector<std::unique_ptr<Gate>>* gates,
+          std::vector<std::vector<std::unique_ptr<FaultProxy>>>* proxies)
+      : regions_(regions), gates_(gates), proxies_(proxies) {}
 
-  std::vector<std::unique_ptr<Region>>* regions;
-  std::vector<std::unique_ptr<Gate>>* gates;
-  std::vector<std::unique_ptr<FaultProxy>>* proxies;
-  std::mt19937_64 rng;
-  int counts[kFaults] = {};
-  int wipes_skipped = 0;
-  std::vector<std::string> log;       // one line per fault
-  std::vector<std::string> problems;  // crashes, failed restarts
-  Clock::time_point t0 = Clock::now();
+  // Faults from `enabled`, one after the other, until `end`.
+  void Run(std::vector<Fault> enabled, uint64_t seed, Clock::time_point end) {
+    std::mt19937_64 rng(seed);
+    while (Clock::now() < end && !enabled.empty()) {
+      Sleep(Ms(rng, 300, 1000));
+      Reap();
+      if (Clock::now() >= end) break;
+      const Fault f = enabled[rng() % enabled.size()];
+      const int first = static_cast<int>(rng() % kRegions);
+      for (int k = 0; k < kRegions; ++k) {  // a region no other fault holds
+        const int v = (first + k) % kRegions;
+        std::unique_lock<std::mutex> l(locks_[v], std::try_to_lock);
+        if (!l.owns_lock()) continue;
+        Apply(f, v, rng);
+        break;
+      }
+      Reap();
+    }
+  }
 
-  Region& region(int i) { return *(*regions)[static_cast<size_t>(i)]; }
-  int Ms(int lo, int hi) { return lo + static_cast<int>(rng() % (hi - lo + 1)); }
-  void Note(const std::string& s) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%7.2f s ",
-                  std::chrono::duration<double>(Clock::now() - t0).count());
-    log.push_back(buf + s);
-  }
-  void Sleep(int ms) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-  }
-  void Restart(int v) {
-    if (!region(v).Start()) {
-      problems.push_back(std::string("region ") + kNames[v] +
-                         " did not restart (see its log)");
+  // Heals everything: rules flushed, proxies clean, SIGCONT, clocks back,
+  // regions that are down restarted.
+  void HealAll() {
+    ::Run("iptables -F INPUT");
+    for (auto& of_region : *proxies_) {
+      for (auto& px : of_region) px->SetRates(0, 0);
+    }
+    for (int i = 0; i < kRegions; ++i) {
+      std::lock_guard<std::mutex> l(locks_[i]);
+      region(i).Signal(SIGCONT);
+      region(i).SetClockOffset(0);
+      if (region(i).url().empty()) Restart(i);
     }
   }
 
   // A region whose server exited by itself (a crash): noted and restarted.
   void Reap() {
     for (int i = 0; i < kRegions; ++i) {
+      std::unique_lock<std::mutex> l(locks_[i], std::try_to_lock);
       std::string why;
-      if (region(i).Exited(&why)) {
-        problems.push_back(std::string("region ") + kNames[i] +
-                           " crashed: " + why);
-        Note(problems.back());
+      if (l.owns_lock() && region(i).Exited(&why)) {
+        Problem(std::string("region ") + kNames[i] + " crashed: " + why);
         Restart(i);
       }
     }
   }
 
-  void Apply(Fault f) {
-    const int v = static_cast<int>(rng() % kRegions);
-    const int hold = Ms(500, 3000);
+  int count(Fault f) {
+    std::lock_guard<std::mutex> l(mu_);
+    return counts_[f];
+  }
+  int wipes_skipped() {
+    std::lock_guard<std::mutex> l(mu_);
+    return wipes_skipped_;
+  }
+  std::vector<std::string> log() {
+    std::lock_guard<std::mutex> l(mu_);
+    return log_;
+  }
+  std::vector<std::string> problems() {
+    std::lock_guard<std::mutex> l(mu_);
+    return problems_;
+  }
+
+ private:
+  static int Ms(std::mt19937_64& rng, int lo, int hi) {
+    return lo + static_cast<int>(rng() % static_cast<uint64_t>(hi - lo + 1));
+  }
+  static void Sleep(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  }
+  Region& region(int i) { return *(*regions_)[static_cast<size_t>(i)]; }
+
+  void Note(const std::string& s) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%7.2f s ",
+                  std::chrono::duration<double>(Clock::now() - t0_).count());
+    std::lock_guard<std::mutex> l(mu_);
+    log_.push_back(buf + s);
+  }
+  void Problem(const std::string& s) {
+    Note(s);
+    std::lock_guard<std::mutex> l(mu_);
+    problems_.push_back(s);
+  }
+  void Restart(int v) {
+    if (!region(v).Start()) {
+      Problem(std::string("region ") + kNames[v] +
+              " did not restart (see its log)");
+    }
+  }
+  static std::string PartitionRule(const char* op, int from, int to) {
+    return std::string("iptables ") + op + " INPUT -s " + kIps[from] + " -d " +
+           kIps[to] + " -j DROP";
+  }
+
+  // Region v's lock is held.
+  void Apply(Fault f, int v, std::mt19937_64& rng) {
+    const int hold = Ms(rng, 500, 3000);
     const std::string name = kNames[v];
     switch (f) {
       case kPartition:
         Note("partition " + name + " for " + std::to_string(hold) + " ms");
         for (int o = 0; o < kRegions; ++o) {
           if (o == v) continue;
-          Run(std::string("iptables -A INPUT -s ") + kIps[v] + " -d " +
-              kIps[o] + " -j DROP");
-          Run(std::string("iptables -A INPUT -s ") + kIps[o] + " -d " +
-              kIps[v] + " -j DROP");
+          ::Run(PartitionRule("-A", v, o));
+          ::Run(PartitionRule("-A", o, v));
         }
         Sleep(hold);
-        Run("iptables -F INPUT");
+        for (int o = 0; o < kRegions; ++o) {
+          if (o == v) continue;
+          ::Run(PartitionRule("-D", v, o));
+          ::Run(PartitionRule("-D", o, v));
+        }
         break;
       case kKill:
         Note("kill -9 " + name + ", down " + std::to_string(hold / 2) + " ms");
@@ -755,10 +820,10 @@ struct Nemesis {
         region(v).Signal(SIGCONT);
         break;
       case kWipe:
-        if (!Wipe(v)) return;
+        if (!Wipe(v, rng)) return;
         break;
       case kClock: {
-        int offset = Ms(30, 900) * (rng() % 2 == 0 ? 1 : -1);
+        const int offset = Ms(rng, 30, 900) * (rng() % 2 == 0 ? 1 : -1);
         Note("clock of " + name + " jumps " + std::to_string(offset) +
              " s for " + std::to_string(hold + 1000) + " ms");
         region(v).SetClockOffset(offset);
@@ -768,75 +833,144 @@ struct Nemesis {
       }
       case kLoss:
       case kDup: {
-        const double p = Ms(10, 50) / 100.0;
-        Note(std::string(f == kLoss ? "drop" : "duplicate") + " " +
+        // The links into region v (its streams from both peers, its
+        // catch-up requests and their answers).
+        const double p = Ms(rng, 10, 50) / 100.0;
+        Note(std::string(f == kLoss ? "drop " : "duplicate ") +
              std::to_string(static_cast<int>(p * 100)) +
-             "% of replication messages for " + std::to_string(hold) + " ms");
-        for (auto& px : *proxies) {
-          px->SetRates(f == kLoss ? p : 0, f == kDup ? p : 0);
-        }
+             "% of the replication messages into " + name + " for " +
+             std::to_string(hold) + " ms");
+        auto& mine = (*proxies_)[static_cast<size_t>(v)];
+        for (auto& px : mine) px->SetRates(f == kLoss ? p : 0, f == kDup ? p : 0);
         Sleep(hold);
-        for (auto& px : *proxies) px->SetRates(0, 0);
+        for (auto& px : mine) px->SetRates(0, 0);
         break;
       }
       case kFaults:
         return;
     }
-    ++counts[f];
+    std::lock_guard<std::mutex> l(mu_);
+    ++counts_[f];
   }
 
-  // Wipes region v once its peers have everything it acknowledged (so the
-  // wipe itself loses nothing acknowledged): its writers are held, a
-  // marker written last, and both peers must show the marker through a
-  // read that waits for the marker write's causal token.
-  bool Wipe(int v) {
+  // Wipes region v once nothing it acknowledged or holds can be lost with
+  // its disk: its writers are held and a marker is written last; both
+  // peers must show the marker through a read that waits for the marker
+  // write's causal token (the region's applied vector: everything it had
+  // applied from them). Wipes run one at a time, and each region wiped
+  // before must have got its previous life back first: it shows the
+  // marker written before its wipe, under a key that sorts after every
+  // other, so a state transfer (chunks in key order) brings it last.
+  bool Wipe(int v, std::mt19937_64& rng) {
+    std::lock_guard<std::mutex> one_at_a_time(wipe_mu_);
     const std::string name = kNames[v];
-    Gate& gate = *(*gates)[static_cast<size_t>(v)];
+    Gate& gate = *(*gates_)[static_cast<size_t>(v)];
     gate.Pause();
     const std::string nonce = std::to_string(rng());
-    const std::string marker = "marker-" + name;
-    json put = Parse(Call(region(v).url(), "PUT", "/v1/register/" + marker,
-                          json{{"value", nonce}}.dump()));
-    bool replicated = put.is_object() && put["token"].is_string();
-    const auto deadline = Clock::now() + std::chrono::seconds(15);
-    for (int o = 0; o < kRegions && replicated; ++o) {
-      if (o == v) continue;
-      bool seen = false;
-      while (!seen && Clock::now() < deadline) {
+    const auto start = Clock::now();
+    const auto deadline = start + std::chrono::seconds(15);
+    // Polls region o for register `key` == `value`, after `token`.
+    auto shows = [&](int o, const std::string& key, const std::string& value,
+                     const std::string& token) {
+      while (Clock::now() < deadline) {
         json got = Parse(Call(region(o).url(), "GET",
-                              "/v1/register/" + marker + "?after=" +
-                                  put["token"].get<std::string>() +
+                              "/v1/register/" + key + "?after=" + token +
                                   "&timeout_ms=1000",
                               {}, std::chrono::seconds(3)));
-        seen = got.is_object() && got["value"] == nonce;
-        if (!seen) Sleep(100);
+        if (got.is_object() && got["value"] == value) return true;
+        Sleep(100);
       }
-      replicated = seen;
+      return false;
+    };
+    std::string why;
+    std::map<int, std::string> earlier;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      earlier = last_marker_;
     }
-    if (!replicated) {
-      ++wipes_skipped;
-      Note("wipe of " + name + " skipped: its peers did not get its writes "
-           "within 15 s");
+    for (auto& [w, value] : earlier) {
+      if (w != v && why.empty() && !shows(w, MarkerKey(w), value, "")) {
+        why = std::string(kNames[w]) + " has not got its own earlier life back";
+      }
+    }
+    const double t_earlier = Seconds(start);
+    json put;
+    if (why.empty()) {
+      put = Parse(Call(region(v).url(), "PUT", "/v1/register/" + MarkerKey(v),
+                       json{{"value", nonce}}.dump()));
+      if (!put.is_object() || !put["token"].is_string()) {
+        why = "the marker write failed";
+      }
+    }
+    for (int o = 0; o < kRegions && why.empty(); ++o) {
+      // Without o's own entry: a token names regions, not incarnations,
+      // so one naming o's sequence from before o was wiped would never be
+      // reached by o's new life (o's old writes are back: checked above).
+      const std::string token =
+          WithoutRegion(put["token"].get<std::string>(), kNames[o]);
+      if (o != v && !shows(o, MarkerKey(v), nonce, token)) {
+        why = std::string(kNames[o]) + " did not get its writes (after=" +
+              token + ")";
+      }
+    }
+    if (!why.empty()) {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        ++wipes_skipped_;
+      }
+      Note("wipe of " + name + " skipped after " + Fixed(Seconds(start)) +
+           " s: " + why);
       gate.Resume(false);
       return false;
     }
-    Note("wipe " + name + " and restart it empty");
+    Note("wipe " + name + " and restart it empty (earlier wiped regions " +
+         "whole after " + Fixed(t_earlier) + " s, its writes at its peers " +
+         "after " + Fixed(Seconds(start) - t_earlier) + " s)");
     region(v).Kill();
     region(v).Wipe();
     Restart(v);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      last_marker_[v] = nonce;
+    }
     gate.Resume(true);
     return true;
   }
-
-  void HealAll() {
-    Run("iptables -F INPUT");
-    for (auto& px : *proxies) px->SetRates(0, 0);
-    for (int i = 0; i < kRegions; ++i) {
-      region(i).Signal(SIGCONT);
-      region(i).SetClockOffset(0);
-      if (region(i).url().empty()) Restart(i);
-    }
+  static double Seconds(Clock::time_point since) {
+    return std::chrono::duration<double>(Clock::now() - since).count();
   }
+  static std::string Fixed(double x) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", x);
+    return buf;
+  }
+  // A causal token ("r1:5,r2:7") without region `name`'s entry.
+  static std::string WithoutRegion(const std::string& token,
+                                   const std::string& name) {
+    std::string out;
+    std::stringstream ss(token);
+    for (std::string entry; std::getline(ss, entry, ',');) {
+      if (entry.rfind(name + ":", 0) == 0) continue;
+      out += (out.empty() ? "" : ",") + entry;
+    }
+    return out;
+  }
+  static std::string MarkerKey(int v) {
+    return std::string("zz-marker-") + kNames[v];
+  }
+
+  std::vector<std::unique_ptr<Region>>* const regions_;
+  std::vector<std::unique_ptr<Gate>>* const gates_;
+  std::vector<std::vector<std::unique_ptr<FaultProxy>>>* const proxies_;
+  const Clock::time_point t0_ = Clock::now();
+  std::mutex locks_[kRegions];  // one per region: held by a fault on it
+  std::mutex wipe_mu_;          // held by a wipe
+  std::mutex mu_;
+  std::map<int, std::string> last_marker_;  // guarded by mu_; per wiped region
+  int counts_[kFaults] = {};             // guarded by mu_
+  int wipes_skipped_ = 0;                // guarded by mu_
+  std::vector<std::string> log_;         // guarded by mu_; one line a fault
+  std::vector<std::string> problems_;    // guarded by mu_; crashes
 };
 
 }  // namespace
@@ -854,7 +988,15 @@ TEST_CASE(
       std::stoi(Env("DELTAKV_NEMESIS_CONVERGE_SECONDS", "60"));
   const uint64_t seed = std::stoull(
       Env("DELTAKV_NEMESIS_SEED", std::to_string(std::random_device{}())));
+  // A short delta log: a region cut off for a few seconds needs a state
+  // transfer, not only catch-up.
+  const std::string max_log = Env("DELTAKV_NEMESIS_MAX_LOG_ENTRIES", "200");
   REQUIRE(seconds > 0);
+  REQUIRE(std::stoll(max_log) > 0);
+  // Faults applied at once (each on its own region).
+  const int concurrency = std::stoi(Env("DELTAKV_NEMESIS_CONCURRENCY", "2"));
+  REQUIRE(concurrency >= 1);
+  REQUIRE(concurrency <= kRegions);
   std::printf("nemesis: seed=%llu (replay with DELTAKV_NEMESIS_SEED=%llu)\n",
               static_cast<unsigned long long>(seed),
               static_cast<unsigned long long>(seed));
@@ -884,7 +1026,8 @@ TEST_CASE(
 
   char tmpl[] = "/tmp/deltakv-nemesis-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
-  std::vector<std::unique_ptr<FaultProxy>> proxies;
+  // proxies[i]: the proxies on region i's address, leading to its peers.
+  std::vector<std::vector<std::unique_ptr<FaultProxy>>> proxies(kRegions);
   for (int i = 0; i < kRegions; ++i) {
     for (int j = 0; j < kRegions; ++j) {
       if (i == j) continue;
@@ -898,11 +1041,11 @@ TEST_CASE(
         // Never the SUB -> PUB direction: a lost subscription is not
         // repaired by the protocol (nor by any real network).
         o.fault_to_target = router == 1;
-        o.seed = seed * 31 + proxies.size();
+        o.seed = seed * 31 + static_cast<uint64_t>(i * 8 + j * 2 + router);
         auto p = FaultProxy::Open(o);
         INFO(p.status().message());
         REQUIRE(p.ok());
-        proxies.push_back(std::move(p).value());
+        proxies[i].push_back(std::move(p).value());
       }
     }
   }
@@ -910,7 +1053,7 @@ TEST_CASE(
   std::vector<std::unique_ptr<Gate>> gates;
   for (int i = 0; i < kRegions; ++i) {
     regions.push_back(
-        std::make_unique<Region>(i, dir + "/" + kNames[i], faketime));
+        std::make_unique<Region>(i, dir + "/" + kNames[i], faketime, max_log));
     gates.push_back(std::make_unique<Gate>());
     REQUIRE(regions.back()->Start());
   }
@@ -927,25 +1070,25 @@ TEST_CASE(
     }
   }
 
-  Nemesis nemesis(&regions, &gates, &proxies, seed);
+  Nemesis nemesis(&regions, &gates, &proxies);
   const auto end = Clock::now() + std::chrono::seconds(seconds);
-  while (Clock::now() < end && !enabled.empty()) {
-    nemesis.Sleep(nemesis.Ms(300, 1000));
-    nemesis.Reap();
-    if (Clock::now() >= end) break;
-    nemesis.Apply(enabled[nemesis.rng() % enabled.size()]);
-    nemesis.Reap();
+  std::vector<std::thread> nemeses;
+  for (int k = 0; k < concurrency; ++k) {
+    nemeses.emplace_back([&, k] {
+      nemesis.Run(enabled, seed + 7919 * static_cast<uint64_t>(k), end);
+    });
   }
-  if (enabled.empty()) std::this_thread::sleep_until(end);
+  for (auto& t : nemeses) t.join();
+  std::this_thread::sleep_until(end);
   stop = true;
+  const auto heal = Clock::now();
   nemesis.HealAll();
   for (auto& t : workers) t.join();
   nemesis.Reap();
   nemesis.HealAll();
 
   // Convergence: every region answers the same for every key.
-  const auto heal = Clock::now();
-  const auto give_up = heal + std::chrono::seconds(converge_limit);
+  const auto give_up = Clock::now() + std::chrono::seconds(converge_limit);
   std::vector<json> digests(kRegions);
   bool converged = false;
   while (!converged && Clock::now() < give_up) {
@@ -998,24 +1141,27 @@ TEST_CASE(
       if (converged) break;  // the same digest everywhere
     }
   }
-  for (const std::string& p : nemesis.problems) violations.push_back(p);
+  for (const std::string& p : nemesis.problems()) violations.push_back(p);
 
   FaultProxy::Counts px;
-  for (auto& p : proxies) {
-    auto c = p->counts();
-    px.dropped += c.dropped;
-    px.duplicated += c.duplicated;
-    px.messages += c.messages;
+  for (auto& of_region : proxies) {
+    for (auto& p : of_region) {
+      auto c = p->counts();
+      px.dropped += c.dropped;
+      px.duplicated += c.duplicated;
+      px.messages += c.messages;
+    }
   }
   std::ostringstream summary;
   summary << "nemesis: seed=" << seed << " seconds=" << seconds
+          << " max_log=" << max_log << " concurrency=" << concurrency
           << " ops=" << history.ops << " acked=" << history.acked
           << " faults:";
   for (int f = 0; f < kFaults; ++f) {
-    summary << " " << kFaultNames[f] << "=" << nemesis.counts[f];
+    summary << " " << kFaultNames[f] << "=" << nemesis.count(static_cast<Fault>(f));
   }
-  if (nemesis.wipes_skipped > 0) {
-    summary << " wipe_skipped=" << nemesis.wipes_skipped;
+  if (nemesis.wipes_skipped() > 0) {
+    summary << " wipe_skipped=" << nemesis.wipes_skipped();
   }
   summary << " (proxy: " << px.messages << " messages, " << px.dropped
           << " dropped, " << px.duplicated << " duplicated); ";
@@ -1030,7 +1176,7 @@ TEST_CASE(
   std::printf("%s\n", summary.str().c_str());
   if (!violations.empty() || Env("DELTAKV_NEMESIS_VERBOSE", "") == "1") {
     std::printf("nemesis: faults, in order:\n");
-    for (const std::string& s : nemesis.log) std::printf("  %s\n", s.c_str());
+    for (const std::string& s : nemesis.log()) std::printf("  %s\n", s.c_str());
     std::printf("nemesis: violations:\n");
     for (const std::string& s : violations) std::printf("  %s\n", s.c_str());
     for (int i = 0; i < kRegions; ++i) {
