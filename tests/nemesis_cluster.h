@@ -100,6 +100,14 @@ inline Reply Call(const std::string& url, const std::string& method,
   };
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return reply;
+  // From 127.0.0.1, which no partition rule names.
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  inet_pton(AF_INET, "127.0.0.1", &from.sin_addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {
+    close(fd);
+    return reply;
+  }
   std::string out = method + " " + target + " HTTP/1.1\r\nHost: " + host +
                     "\r\nConnection: close\r\n";
   if (!body.empty()) {
@@ -203,11 +211,15 @@ class Region {
   // Starts the server and waits (bounded) until it serves. False when it
   // exited or was not ready within 20 s.
   bool Start() {
+    // HTTP on the region's own address: a port freed by a killed region
+    // can then never be taken by another region's restart, so a client
+    // holding an old URL never reaches the wrong region.
     const std::string ready = root_ + "/ready";
     std::filesystem::remove(ready);
     std::vector<std::string> args = {
         DELTAKV_SERVER_BIN, "--region", kNames[index_], "--data-dir",
-        root_ + "/data", "--http", "127.0.0.1:0", "--ready-file", ready,
+        root_ + "/data", "--http", std::string(kIps[index_]) + ":0",
+        "--ready-file", ready,
         "--access-log", "false", "--log-level", "warn", "--repl",
         std::string(kIps[index_]) + ":" + std::to_string(kReplPort),
         "--insecure-replication", "--repl-heartbeat-ms", "200",

@@ -11,17 +11,21 @@
 //
 // Environment: DELTAKV_NEMESIS_SECONDS (fault phase, default 60),
 // DELTAKV_NEMESIS_SEED (default random; printed for replay),
-// DELTAKV_NEMESIS_FAULTS (comma-separated subset of partition,kill,stop,
-// wipe,clock,loss,dup, or none; default all),
-// DELTAKV_NEMESIS_CONVERGE_SECONDS
-// (default 60), DELTAKV_NEMESIS_MAX_LOG_ENTRIES (--max-log-entries of the
-// servers, default 200), DELTAKV_NEMESIS_CONCURRENCY (faults at once, on
-// different regions; default 2), DELTAKV_NEMESIS_KEEP=1 (keep the data and server logs),
+// DELTAKV_NEMESIS_FAULTS (comma-separated subset of partition, kill, stop,
+// wipe, clock, loss, dup, or none; default all),
+// DELTAKV_NEMESIS_CONVERGE_SECONDS (default 60),
+// DELTAKV_NEMESIS_MAX_LOG_ENTRIES (the servers' --max-log-entries, default
+// 200), DELTAKV_NEMESIS_CONCURRENCY (faults at once, each on its own
+// region; default 2), DELTAKV_NEMESIS_FAULT_LINKS (which links loss and
+// dup hit: all, stream or catchup; default all),
+// DELTAKV_NEMESIS_KEEP=1 (keep data and server logs),
 // DELTAKV_NEMESIS_VERBOSE=1 (print the faults even when all is well).
 // Needs root (namespaces, iptables); the clock fault needs libfaketime.
+// docs/replication.md ("Nemesis test") explains the checks.
 //
-// Thread-safety: the history and the regions are shared by the client
-// threads and the nemesis thread; each guards itself with a mutex.
+// Thread-safety: the history, the regions and the nemesis are shared by
+// the client threads and the nemesis threads; each guards itself with a
+// mutex.
 #include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -87,6 +91,10 @@ std::string Tag(int region, int writer, int64_t n) {
          std::to_string(n);
 }
 
+// Adds one finished operation (`kind` as drawn by Worker) to the history.
+void Record(History& h, const Op& op, int kind, int64_t by);
+
+// One client thread of region r: random operations until `stop`.
 void Worker(Region& region, Gate& gate, History& h, int r, int w,
             uint64_t seed, const std::atomic<bool>& stop) {
   std::mt19937_64 rng(seed);
@@ -156,6 +164,14 @@ void Worker(Region& region, Gate& gate, History& h, int r, int w,
     op.end = Nanos(Clock::now());
     op.acked = res.status == 200;
     gate.Leave();
+    Record(h, op, kind, by);
+    // A modest pace (the machine is shared); longer after a failure (a
+    // down or stopped region) so as not to spin.
+    std::this_thread::sleep_for(std::chrono::milliseconds(op.acked ? 4 : 20));
+  }
+}
+
+void Record(History& h, const Op& op, int kind, int64_t by) {
     std::lock_guard<std::mutex> l(h.mu);
     ++h.ops;
     if (op.acked) ++h.acked;
@@ -172,10 +188,6 @@ void Worker(Region& region, Gate& gate, History& h, int r, int w,
     } else {
       h.pushes[op.value] = op;
     }
-    // A modest pace (the machine is shared); longer after a failure (a
-    // down or stopped region) so as not to spin.
-    std::this_thread::sleep_for(std::chrono::milliseconds(op.acked ? 4 : 20));
-  }
 }
 
 // ----------------------------------------------------------------------------
@@ -657,6 +669,13 @@ TEST_CASE(
   const std::string max_log = Env("DELTAKV_NEMESIS_MAX_LOG_ENTRIES", "200");
   REQUIRE(seconds > 0);
   REQUIRE(std::stoll(max_log) > 0);
+  // Which links loss and dup hit: the streams (PUB -> SUB), the catch-up
+  // exchanges (DEALER <-> ROUTER), or both.
+  const std::string links = Env("DELTAKV_NEMESIS_FAULT_LINKS", "all");
+  {
+    INFO("DELTAKV_NEMESIS_FAULT_LINKS must be all, stream or catchup");
+    REQUIRE((links == "all" || links == "stream" || links == "catchup"));
+  }
   // Faults applied at once (each on its own region).
   const int concurrency = std::stoi(Env("DELTAKV_NEMESIS_CONCURRENCY", "2"));
   REQUIRE(concurrency >= 1);
@@ -701,10 +720,10 @@ TEST_CASE(
         o.listen_port = static_cast<uint16_t>(ProxyPort(j) + router);
         o.target_host = kIps[j];
         o.target_port = static_cast<uint16_t>(kReplPort + router);
-        o.fault_to_client = true;
         // Never the SUB -> PUB direction: a lost subscription is not
         // repaired by the protocol (nor by any real network).
-        o.fault_to_target = router == 1;
+        o.fault_to_client = router == 0 ? links != "catchup" : links != "stream";
+        o.fault_to_target = router == 1 && links != "stream";
         o.seed = seed * 31 + static_cast<uint64_t>(i * 8 + j * 2 + router);
         auto p = FaultProxy::Open(o);
         INFO(p.status().message());
@@ -850,10 +869,10 @@ TEST_CASE(
   summary << "; " << violations.size() << " violation(s)";
   std::printf("%s\n", summary.str().c_str());
   if (!violations.empty() || Env("DELTAKV_NEMESIS_VERBOSE", "") == "1") {
-    std::printf("nemesis: faults, in order:\n");
-    for (const std::string& s : nemesis.log()) std::printf("  %s\n", s.c_str());
     std::printf("nemesis: violations:\n");
     for (const std::string& s : violations) std::printf("  %s\n", s.c_str());
+    std::printf("nemesis: faults, in order:\n");
+    for (const std::string& s : nemesis.log()) std::printf("  %s\n", s.c_str());
     for (int i = 0; i < kRegions; ++i) {
       std::printf("nemesis: last lines of %s's log:\n%s", kNames[i],
                   Tail(regions[i]->log(), 15).c_str());
