@@ -167,7 +167,7 @@ void Worker(Region& region, Gate& gate, History& h, int r, int w,
     Record(h, op, kind, by);
     // A modest pace (the machine is shared); longer after a failure (a
     // down or stopped region) so as not to spin.
-    std::this_thread::sleep_for(std::chrono::milliseconds(op.acked ? 4 : 20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(op.acked ? 15 : 30));
   }
 }
 
