@@ -3,10 +3,14 @@
 
 #include "client/http_client.h"
 
+#include <poll.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
+#include <climits>
 #include <mutex>
 #include <vector>
 
@@ -16,6 +20,42 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Waits until `fd` is ready for `events` (or has an error, which the next
+// operation reports) or `deadline` passes. Sockets are non-blocking and
+// every operation waits here first: Asio's blocking calls ignore
+// SO_RCVTIMEO (they poll without a limit after EAGAIN).
+bool WaitReady(int fd, short events, Clock::time_point deadline) {
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - Clock::now())
+                          .count();
+    if (left <= 0) return false;
+    pollfd p{fd, events, 0};
+    const int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(
+                                    left, INT_MAX)));
+    if (n > 0) return true;
+    if (n == 0) return false;
+    if (errno != EINTR) return true;
+  }
+}
+
+// A kept-alive connection the server has closed (or that holds bytes no
+// request asked for) is not reused.
+bool Stale(beast::tcp_stream& s) {
+  pollfd p{s.socket().native_handle(), POLLIN, 0};
+  return ::poll(&p, 1, 0) != 0;
+}
+
+bool Idempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "PUT" ||
+         method == "DELETE";
+}
+
+}  // namespace
 
 struct HttpClient::Impl {
   std::string host, port, token;
@@ -26,10 +66,12 @@ struct HttpClient::Impl {
 
   std::unique_ptr<beast::tcp_stream> Take() {
     std::lock_guard<std::mutex> l(mu);
-    if (idle.empty()) return nullptr;
-    auto s = std::move(idle.back());
-    idle.pop_back();
-    return s;
+    while (!idle.empty()) {
+      auto s = std::move(idle.back());
+      idle.pop_back();
+      if (!Stale(*s)) return s;
+    }
+    return nullptr;
   }
   void Give(std::unique_ptr<beast::tcp_stream> s) {
     std::lock_guard<std::mutex> l(mu);
@@ -84,6 +126,7 @@ Result<HttpResult> HttpClient::Request(std::string_view method,
   req.keep_alive(true);
   req.prepare_payload();
 
+  const auto deadline = Clock::now() + impl_->timeout;
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto stream = attempt == 0 ? impl_->Take() : nullptr;
     const bool reused = stream != nullptr;
@@ -96,43 +139,86 @@ Result<HttpResult> HttpClient::Request(std::string_view method,
                                    ec.message());
       }
       stream = std::make_unique<beast::tcp_stream>(impl_->ioc);
-      stream->socket().open(tcp::v4(), ec);
-      ec = {};
-      asio::connect(stream->socket(), endpoints, ec);
-      if (ec) {
+      bool connected = false;
+      for (const auto& entry : endpoints) {
+        tcp::socket& sock = stream->socket();
+        if (sock.is_open()) sock.close(ec);
+        sock.open(entry.endpoint().protocol(), ec);
+        if (ec) continue;
+        sock.non_blocking(true, ec);
+        sock.connect(entry.endpoint(), ec);
+        if (ec == asio::error::would_block || ec == asio::error::in_progress) {
+          if (!WaitReady(sock.native_handle(), POLLOUT, deadline)) {
+            return Status::Timeout("cannot connect to " + impl_->host + ":" +
+                                   impl_->port + " in time");
+          }
+          int err = 0;
+          socklen_t len = sizeof err;
+          getsockopt(sock.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len);
+          ec = err == 0 ? beast::error_code()
+                        : beast::error_code(err, asio::error::get_system_category());
+        }
+        if (!ec) {
+          connected = true;
+          break;
+        }
+      }
+      if (!connected) {
         return Status::Unavailable("cannot connect to " + impl_->host + ":" +
                                    impl_->port + ": " + ec.message());
       }
       stream->socket().set_option(tcp::no_delay(true), ec);
     }
-    // Blocking I/O with a deadline: SO_RCVTIMEO/SO_SNDTIMEO.
-    struct timeval tv;
-    tv.tv_sec = static_cast<long>(impl_->timeout.count() / 1000);
-    tv.tv_usec = static_cast<long>((impl_->timeout.count() % 1000) * 1000);
-    setsockopt(stream->socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv,
-               sizeof tv);
-    setsockopt(stream->socket().native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv,
-               sizeof tv);
-    http::write(stream->socket(), req, ec);
+    const int fd = stream->socket().native_handle();
+    http::serializer<true, http::string_body> sr{req};
+    while (!sr.is_done()) {
+      http::write_some(stream->socket(), sr, ec);
+      if (ec == asio::error::would_block) {
+        ec = {};
+        if (!WaitReady(fd, POLLOUT, deadline)) {
+          return Status::Timeout("could not send the request in time");
+        }
+        continue;
+      }
+      if (ec) break;
+    }
     if (ec) {
+      // Nothing reached a server that had closed the connection: a fresh
+      // connection may try again.
       if (reused) continue;
       return Status::Unavailable("send failed: " + ec.message());
     }
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
     parser.body_limit(256ull << 20);
-    http::read(stream->socket(), buffer, parser, ec);
+    size_t received = 0;
+    // Parse what the buffer holds before waiting for more.
+    while (!parser.is_done()) {
+      received += http::read_some(stream->socket(), buffer, parser, ec);
+      if (ec == asio::error::would_block) {
+        ec = {};
+        if (!WaitReady(fd, POLLIN, deadline)) {
+          return Status::Timeout(
+              "no answer from the server in time (a write may still have been "
+              "applied)");
+        }
+        continue;
+      }
+      if (ec) break;
+    }
     if (ec) {
-      if (reused &&
+      // A kept-alive connection closed under us before any answer: the
+      // request is sent again only when repeating it is harmless (a
+      // POST such as a counter increment may have been applied).
+      if (reused && received == 0 && Idempotent(method) &&
           (ec == http::error::end_of_stream ||
            ec == asio::error::connection_reset || ec == asio::error::eof)) {
         continue;
       }
-      if (ec == asio::error::would_block || ec == asio::error::try_again ||
-          ec == asio::error::timed_out) {
-        return Status::Timeout("no answer from the server in time");
-      }
-      return Status::Unavailable("receive failed: " + ec.message());
+      return Status::Unavailable("receive failed: " + ec.message() +
+                                 (Idempotent(method)
+                                      ? ""
+                                      : " (the request may have been applied)"));
     }
     auto res = parser.release();
     HttpResult out;

@@ -30,9 +30,14 @@ class HttpClient {
       std::chrono::milliseconds timeout = std::chrono::seconds(30));
   ~HttpClient();
 
-  // Sends one request; retries once on a fresh connection when a reused
-  // keep-alive connection turns out closed. Unavailable when the server
-  // cannot be reached, Timeout when it does not answer in time.
+  // Sends one request within the client's timeout (connect, send and
+  // answer together). A kept-alive connection the server closed is not
+  // reused; one that closes under the request is retried once on a fresh
+  // connection only when nothing reached the server, or when the method is
+  // idempotent (GET, HEAD, PUT, DELETE): a POST such as a counter increment
+  // is never sent twice. Unavailable when the server cannot be reached or
+  // the connection broke (the message says when a POST may have been
+  // applied), Timeout when it does not answer in time.
   Result<HttpResult> Request(std::string_view method, std::string_view target,
                              std::string_view body = {});
 

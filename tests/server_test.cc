@@ -554,3 +554,25 @@ TEST_CASE("list routes, the remote List handle and the CLI") {
   CHECK(out == "a\nb\nc\n");
   CHECK(Cli(server, "list insert cli 9 z", &out) == 1);
 }
+
+TEST_CASE("a request to a stopped server times out within the timeout") {
+  ServerProcess s;
+  REQUIRE_FALSE(s.url().empty());
+  auto c = HttpClient::Create(s.url(), "", std::chrono::milliseconds(500));
+  REQUIRE(c.ok());
+  REQUIRE((*c)->Request("GET", "/healthz").ok());  // a kept-alive connection
+  REQUIRE(kill(s.pid(), SIGSTOP) == 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  // Before: the blocking read ignored SO_RCVTIMEO and waited for SIGCONT.
+  auto r = (*c)->Request("POST", "/v1/counter/t/incr", R"({"by":1})");
+  const auto took = std::chrono::steady_clock::now() - t0;
+  REQUIRE(kill(s.pid(), SIGCONT) == 0);
+  CHECK(r.status().code() == deltakv::Code::kTimeout);
+  CHECK(took < std::chrono::seconds(3));
+  // Once the server runs again the client works, and the POST that timed
+  // out was not sent again: it ran at most once.
+  REQUIRE((*c)->Request("GET", "/healthz").ok());
+  auto v = (*c)->Request("GET", "/v1/counter/t");
+  REQUIRE(v.ok());
+  CHECK((v->status == 404 || v->body.find("\"value\":1") != std::string::npos));
+}
