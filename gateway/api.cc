@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "core/ids.h"
@@ -266,6 +267,24 @@ bool Api::Covers(const std::string& token, Status* parse_error) const {
                             replica->value(), seq});
     if (comma == std::string::npos) break;
     start = comma + 1;
+  }
+  // A region that is neither this one, a peer, nor one applied here can
+  // never be reached: refuse the token instead of parking the request.
+  std::set<std::string> known = {replica_->region()};
+  if (options_.streams) {
+    for (const auto& p : options_.streams->Peers()) known.insert(p.region);
+    for (const auto& p : options_.streams->ConfiguredPeers()) known.insert(p);
+  }
+  if (auto applied = replica_->AppliedVector(); applied.ok()) {
+    for (const auto& [region, seq] : *applied) known.insert(region);
+  }
+  for (const auto& w : wanted) {
+    if (!known.contains(w.region)) {
+      *parse_error = Status::InvalidArgument(
+          "the causal token names region '" + w.region +
+          "', which is neither this region nor one of its peers");
+      return false;
+    }
   }
   for (const auto& w : wanted) {
     auto have = replica_->AppliedOf(w.region, w.replica);

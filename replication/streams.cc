@@ -790,6 +790,7 @@ Result<std::unique_ptr<Streams>> Streams::Start(
   impl->opt = std::move(options);
   impl->log = log ? std::move(log) : spdlog::default_logger();
   impl->on_progress = std::move(on_progress);
+  impl->configured = impl->opt.peers;
   DELTAKV_RETURN_IF_ERROR(impl->Setup());
   std::unique_ptr<Streams> s(new Streams(std::move(impl)));
   s->impl_->owner = s.get();
@@ -827,10 +828,21 @@ void Streams::Notify() {
 void Streams::SetPeers(std::vector<PeerSpec> peers) {
   {
     std::lock_guard<std::mutex> l(impl_->status_mu);
+    impl_->configured = peers;
     impl_->new_peers = std::move(peers);
     impl_->peers_changed = true;
   }
   Notify();
+}
+
+std::vector<std::string> Streams::ConfiguredPeers() const {
+  std::lock_guard<std::mutex> l(impl_->status_mu);
+  std::vector<std::string> out;
+  for (const auto& p : impl_->peers_changed ? impl_->new_peers
+                                            : impl_->configured) {
+    out.push_back(p.region);
+  }
+  return out;
 }
 
 std::vector<PeerStatus> Streams::Peers() const {

@@ -101,6 +101,9 @@ class Streams {
   void SetPeers(std::vector<PeerSpec> peers);
 
   std::vector<PeerStatus> Peers() const;
+  // The regions of the configured peers (as last set), before the streams
+  // thread has published their status.
+  std::vector<std::string> ConfiguredPeers() const;
   // Regions (this one included) that have applied our sequence `seq`.
   size_t RegionsCovering(uint64_t seq) const;
   size_t RegionCount() const;

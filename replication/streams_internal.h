@@ -117,6 +117,7 @@ struct Streams::Impl {
   std::vector<PeerStatus> status;         // guarded by status_mu
   std::map<std::string, uint64_t> acked;  // guarded by status_mu
   std::vector<PeerSpec> new_peers;        // guarded by status_mu
+  std::vector<PeerSpec> configured;       // guarded by status_mu
   bool peers_changed = false;             // guarded by status_mu
   uint64_t bytes_out = 0;
 

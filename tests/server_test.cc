@@ -138,10 +138,16 @@ TEST_CASE("causal tokens: after= and wait_regions on a single region") {
   std::string token = w.body["token"];
   CHECK(Send(*c, "GET", "/v1/counter/k?after=" + token).status == 200);
   CHECK(Send(*c, "POST", "/v1/counter/k/incr?wait_regions=1").status == 200);
-  // A token from a region this one has never heard of cannot be covered.
+  // A token naming a region that is not this one nor a peer can never be
+  // covered: refused at once (before: parked until the timeout).
   auto t = Send(*c, "GET",
                 "/v1/counter/k?after=elsewhere:0123456789abcdef:5"
-                "&timeout_ms=50");
+                "&timeout_ms=5000");
+  CHECK(t.status == 400);
+  CHECK(ErrorCode(t) == "bad_request");
+  // This region's own entry naming an incarnation it is not: waits, 504.
+  t = Send(*c, "GET",
+           "/v1/counter/k?after=local:0123456789abcdef:5&timeout_ms=50");
   CHECK(t.status == 504);
   CHECK(ErrorCode(t) == "timeout");
   CHECK(Send(*c, "GET", "/v1/counter/k?after=garbage").status == 400);
