@@ -154,7 +154,10 @@ bool IsRead(Route r) { return !SpecOf(r).write; }
 
 Api::Api(replication::Replica* replica, ApiOptions options,
          std::shared_ptr<spdlog::logger> log)
-    : replica_(replica), options_(std::move(options)), log_(std::move(log)) {}
+    : replica_(replica),
+      options_(std::move(options)),
+      auth_(std::make_shared<Auth>(options_.auth)),
+      log_(std::move(log)) {}
 
 Api::~Api() = default;
 
@@ -166,7 +169,7 @@ void Api::Handle(HttpRequest request, Responder respond) {
   const std::string& target = call->req.target;
   const bool v1 = target.rfind("/v1/", 0) == 0 || target == "/v1" ||
                   target.rfind("/v1?", 0) == 0;
-  if (v1 && !options_.auth.Allows(call->req.authorization)) {
+  if (v1 && !std::atomic_load(&auth_)->Allows(call->req.authorization)) {
     return Finish(call, 401,
                   ErrorJson("unauthorized", "missing or wrong bearer token"),
                   "application/json", {{"WWW-Authenticate", "Bearer"}});
@@ -216,6 +219,11 @@ void Api::Dispatch(std::shared_ptr<Call> call) {
 // sequence of it: "region:replica:seq,..." (docs/api.md). A region that
 // lost its store starts a new incarnation, so a token of the old one is
 // never taken for data of the new.
+void Api::SetAuth(Auth auth) {
+  std::atomic_store(&auth_, std::shared_ptr<const Auth>(
+                                std::make_shared<Auth>(std::move(auth))));
+}
+
 std::string Api::Token() const {
   auto marks = replica_->AppliedMarks(/*durable_only=*/false);
   std::string out;

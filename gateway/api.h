@@ -50,6 +50,9 @@ class Api {
   Metrics& metrics() { return metrics_; }
   // Call on every commit (local or remote).
   void OnCommit() { waiters_.Notify(); }
+  // Replaces the API tokens (configuration reload); safe while requests
+  // run.
+  void SetAuth(Auth auth);
 
  private:
   struct Call;
@@ -68,6 +71,8 @@ class Api {
 
   replication::Replica* replica_;
   ApiOptions options_;
+  // The tokens in force (options_.auth at start, replaced by SetAuth).
+  std::shared_ptr<const Auth> auth_;  // atomic load/store only
   std::shared_ptr<spdlog::logger> log_;
   Metrics metrics_;
   Waiters waiters_;

@@ -31,6 +31,25 @@ bool SameBytes(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
+Status CheckTokens(const std::vector<std::string>& tokens,
+                   const std::string& source) {
+  if (tokens.empty()) {
+    return Status::InvalidArgument(source +
+                                   " holds no token (refusing to run with an "
+                                   "open API when tokens were asked for)");
+  }
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i].size() < Auth::kMinTokenBytes) {
+      return Status::InvalidArgument(
+          source + ": token " + std::to_string(i + 1) + " has " +
+          std::to_string(tokens[i].size()) + " bytes; API tokens need at least " +
+          std::to_string(Auth::kMinTokenBytes) +
+          " (e.g. od -An -N32 -tx1 /dev/urandom | tr -d ' \\n')");
+    }
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Result<Auth> Auth::FromFile(const std::string& path) {
@@ -43,13 +62,11 @@ Result<Auth> Auth::FromFile(const std::string& path) {
     if (t.empty() || t[0] == '#') continue;
     tokens.push_back(std::move(t));
   }
-  if (tokens.empty()) {
-    return Status::InvalidArgument("token file " + path + " holds no token");
-  }
+  DELTAKV_RETURN_IF_ERROR(CheckTokens(tokens, "token file " + path));
   return Auth(std::move(tokens));
 }
 
-Auth Auth::FromList(std::string_view list) {
+Result<Auth> Auth::FromList(std::string_view list) {
   std::vector<std::string> tokens;
   size_t start = 0;
   while (start <= list.size()) {
@@ -59,6 +76,7 @@ Auth Auth::FromList(std::string_view list) {
     if (comma == std::string_view::npos) break;
     start = comma + 1;
   }
+  DELTAKV_RETURN_IF_ERROR(CheckTokens(tokens, "--tokens"));
   return Auth(std::move(tokens));
 }
 

@@ -17,11 +17,18 @@ class Auth {
   Auth() = default;  // no tokens: every request is allowed
   explicit Auth(std::vector<std::string> tokens) : tokens_(std::move(tokens)) {}
 
+  // Tokens shorter than this are refused: a bearer token is the only
+  // credential of the API.
+  static constexpr size_t kMinTokenBytes = 16;
+
   // Tokens from a file (one per line; blank lines and '#' comments
-  // ignored). InvalidArgument when the file cannot be read or is empty.
+  // ignored). InvalidArgument when the file cannot be read, holds no
+  // token, or holds one shorter than kMinTokenBytes.
   static Result<Auth> FromFile(const std::string& path);
-  // Tokens from a comma-separated list.
-  static Auth FromList(std::string_view list);
+  // Tokens from a comma-separated list. InvalidArgument when the list
+  // yields no token (a source given but empty, such as ",") or one shorter
+  // than kMinTokenBytes.
+  static Result<Auth> FromList(std::string_view list);
 
   bool enabled() const { return !tokens_.empty(); }
   // True when `authorization` is "Bearer <token>" with a configured token.

@@ -191,8 +191,11 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
   app.add_option("--token-file", c.token_file,
                  "file of API bearer tokens, one per line")
       ->envname("DELTAKV_TOKEN_FILE");
-  app.add_option("--tokens", c.tokens, "API bearer tokens, comma-separated")
-      ->envname("DELTAKV_TOKENS");
+  CLI::Option* tokens_option =
+      app.add_option("--tokens", c.tokens,
+                     "API bearer tokens, comma-separated (each at least 16 "
+                     "bytes)")
+          ->envname("DELTAKV_TOKENS");
   app.add_option("--durability", c.durability,
                  "sync: fsync before acknowledging; periodic: fsync every "
                  "--sync-interval-ms")
@@ -285,6 +288,7 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
   }
   try {
     app.parse(argc, argv);
+    c.tokens_given = tokens_option->count() > 0;
   } catch (const CLI::CallForHelp& e) {
     *exit_code = app.exit(e);
     return std::nullopt;

@@ -31,6 +31,8 @@ struct ServerConfig {
   uint32_t repl_transfer_timeout_ms = 5000;
   std::string token_file;
   std::string tokens;  // comma-separated (DELTAKV_TOKENS)
+  bool tokens_given = false;  // --tokens / DELTAKV_TOKENS set, even to ""
+
   std::string durability = "sync";
   uint32_t sync_interval_ms = 100;
   uint64_t initial_map_bytes = 64ull << 20;

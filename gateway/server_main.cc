@@ -43,6 +43,15 @@ void Say(spdlog::logger& log, const gateway::ServerConfig& c,
   }
 }
 
+// The API tokens the configuration names (none: an open API).
+Result<gateway::Auth> LoadAuth(const gateway::ServerConfig& c) {
+  if (!c.token_file.empty()) return gateway::Auth::FromFile(c.token_file);
+  // Given at all (flag, environment or file), even as "," or "": it must
+  // yield tokens.
+  if (c.tokens_given) return gateway::Auth::FromList(c.tokens);
+  return gateway::Auth();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -68,16 +77,12 @@ int main(int argc, char** argv) {
   api_options.limits.max_json_depth = c.max_json_depth;
   api_options.access_log = c.access_log;
   api_options.json_log = c.log_format == "json";
-  if (!c.token_file.empty()) {
-    auto auth = gateway::Auth::FromFile(c.token_file);
-    if (!auth.ok()) {
-      Say(*log, c, spdlog::level::err, auth.status().ToString());
-      return 2;
-    }
-    api_options.auth = std::move(auth).value();
-  } else if (!c.tokens.empty()) {
-    api_options.auth = gateway::Auth::FromList(c.tokens);
+  auto auth = LoadAuth(c);
+  if (!auth.ok()) {
+    Say(*log, c, spdlog::level::err, auth.status().ToString());
+    return 2;
   }
+  api_options.auth = std::move(auth).value();
   if (!api_options.auth.enabled()) {
     Say(*log, c, spdlog::level::warn,
         "no API tokens configured (--token-file or DELTAKV_TOKENS): the /v1 "
@@ -147,6 +152,7 @@ int main(int argc, char** argv) {
             (c.insecure_replication ? ", plaintext" : ", CurveZMQ"));
   }
 
+  const bool api_options_enabled = api_options.auth.enabled();
   auto api = std::make_unique<gateway::Api>(replica->get(), api_options, log);
   api_ptr = api.get();
   replication::Streams* streams_ptr = streams.get();
@@ -203,8 +209,22 @@ int main(int argc, char** argv) {
     auto fresh = gateway::ParseServerConfig(argc, argv, &code);
     if (!fresh) {
       Say(*log, c, spdlog::level::err,
-          "SIGHUP: configuration invalid, peers unchanged");
+          "SIGHUP: configuration invalid, tokens and peers unchanged");
       continue;
+    }
+    // API tokens: the file or list is read again. A reload never opens an
+    // API that had tokens (that takes a restart).
+    auto fresh_auth = LoadAuth(*fresh);
+    if (!fresh_auth.ok()) {
+      Say(*log, c, spdlog::level::err,
+          "SIGHUP: " + fresh_auth.status().ToString() + "; tokens unchanged");
+    } else if (!fresh_auth->enabled() && api_options_enabled) {
+      Say(*log, c, spdlog::level::err,
+          "SIGHUP: the configuration names no API token; keeping the current "
+          "ones (restart to open the API)");
+    } else {
+      api->SetAuth(std::move(fresh_auth).value());
+      Say(*log, c, spdlog::level::info, "SIGHUP: API tokens reloaded");
     }
     if (!streams) {
       Say(*log, c, spdlog::level::warn,

@@ -259,10 +259,11 @@ TEST_CASE("every documented error has its status and code") {
 }
 
 TEST_CASE("bearer tokens guard /v1 and leave health and metrics open") {
-  ServerProcess server({"--tokens", "alpha-secret,beta-secret"});
+  ServerProcess server(
+      {"--tokens", "alpha-secret-0123456789,beta-secret-0123456789"});
   auto anon = Client(server);
   auto wrong = Client(server, "alpha-secreT");
-  auto good = Client(server, "beta-secret");
+  auto good = Client(server, "beta-secret-0123456789");
   auto a = Send(*anon, "GET", "/v1/status");
   CHECK(a.status == 401);
   CHECK(ErrorCode(a) == "unauthorized");
@@ -272,7 +273,7 @@ TEST_CASE("bearer tokens guard /v1 and leave health and metrics open") {
   std::string raw =
       RawExchange(server.port(),
                   "GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                  "Authorization: bearer beta-secret\r\n\r\n");
+                  "Authorization: bearer beta-secret-0123456789\r\n\r\n");
   CHECK(StatusOf(raw) == 200);
   raw = RawExchange(server.port(),
                     "GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: "
@@ -581,4 +582,56 @@ TEST_CASE("a request to a stopped server times out within the timeout") {
   auto v = (*c)->Request("GET", "/v1/counter/t");
   REQUIRE(v.ok());
   CHECK((v->status == 404 || v->body.find("\"value\":1") != std::string::npos));
+}
+
+TEST_CASE("a token source that yields no token, or a short token, stops the "
+          "server") {
+  // Before: --tokens "," started a server with an open API.
+  for (const char* tokens : {",", "", " , ", "short-token"}) {
+    ServerProcess s({"--tokens", tokens});
+    CHECK(s.url().empty());
+  }
+  char tmpl[] = "/tmp/deltakv-tokens-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  {
+    std::ofstream(dir + "/tokens") << "# only a comment\n\n";
+    ServerProcess s({"--token-file", dir + "/tokens"});
+    CHECK(s.url().empty());
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("SIGHUP reloads the API tokens") {
+  char tmpl[] = "/tmp/deltakv-tokens-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string old_token = "old-token-0123456789abcdef";
+  const std::string new_token = "new-token-0123456789abcdef";
+  std::ofstream(dir + "/tokens") << old_token << "\n";
+  ServerProcess s({"--token-file", dir + "/tokens"});
+  REQUIRE_FALSE(s.url().empty());
+  auto status_with = [&](const std::string& token) {
+    auto c = HttpClient::Create(s.url(), token);
+    REQUIRE(c.ok());
+    auto r = (*c)->Request("GET", "/v1/keys");
+    REQUIRE(r.ok());
+    return r->status;
+  };
+  CHECK(status_with(old_token) == 200);
+  CHECK(status_with(new_token) == 401);
+  std::ofstream(dir + "/tokens") << new_token << "\n";
+  REQUIRE(kill(s.pid(), SIGHUP) == 0);
+  bool reloaded = false;
+  for (int i = 0; i < 100 && !reloaded; ++i) {
+    reloaded = status_with(new_token) == 200;
+    if (!reloaded) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(reloaded);
+  CHECK(status_with(old_token) == 401);
+  // A reload that would leave no token keeps the current ones.
+  std::ofstream(dir + "/tokens") << "\n";
+  REQUIRE(kill(s.pid(), SIGHUP) == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(status_with(new_token) == 200);
+  CHECK(status_with("") == 401);
+  std::filesystem::remove_all(dir);
 }
