@@ -157,7 +157,8 @@ Api::Api(replication::Replica* replica, ApiOptions options,
     : replica_(replica),
       options_(std::move(options)),
       auth_(std::make_shared<Auth>(options_.auth)),
-      log_(std::move(log)) {}
+      log_(std::move(log)),
+      waiters_(options_.max_parked) {}
 
 Api::~Api() = default;
 
@@ -192,7 +193,7 @@ void Api::Handle(HttpRequest request, Responder respond) {
     if (!Covers(call->m.after, &parse) && !parse.ok()) {
       return FailApi(call, ApiError{400, "bad_request", parse.message()});
     }
-    waiters_.Wait(
+    const bool parked = waiters_.Wait(
         [this, call] {
           Status ignored;
           return Covers(call->m.after, &ignored);
@@ -205,6 +206,12 @@ void Api::Handle(HttpRequest request, Responder respond) {
                            "this region has not yet applied everything the "
                            "token names; retry, or read without ?after="));
         });
+    if (!parked) {
+      metrics_.CountParkedRefused();
+      return FailApi(call, ApiError{503, "unavailable",
+                                    "too many requests are waiting for causal "
+                                    "tokens or regions; retry later"});
+    }
     return;
   }
   Dispatch(call);
@@ -314,7 +321,9 @@ void Api::Read(const std::shared_ptr<Call>& call) {
       }
       return Finish(call, 200, R"({"status":"ready"})");
     case Route::kMetrics:
-      return Finish(call, 200, metrics_.Render(*replica_, options_.streams),
+      return Finish(call, 200,
+                    metrics_.Render(*replica_, options_.streams,
+                                    waiters_.parked()),
                     "text/plain; version=0.0.4");
     case Route::kStatus: {
       json j;
@@ -531,7 +540,7 @@ void Api::Write(const std::shared_ptr<Call>& call) {
     }
     // Answer once `wait` regions applied it.
     auto* streams = options_.streams;
-    waiters_.Wait(
+    const bool parked = waiters_.Wait(
         [streams, seq, wait] { return streams->RegionsCovering(seq) >= wait; },
         std::chrono::milliseconds(call->m.timeout_ms),
         [this, call, body = Dump(j), wait](bool ok) {
@@ -543,6 +552,13 @@ void Api::Write(const std::shared_ptr<Call>& call) {
                                           "locally and will still "
                                           "replicate"));
         });
+    if (!parked) {
+      metrics_.CountParkedRefused();
+      Finish(call, 503,
+             ErrorJson("unavailable",
+                       "too many requests are waiting for regions; the write "
+                       "is applied locally and will still replicate"));
+    }
   });
 }
 

@@ -36,6 +36,7 @@ struct ApiOptions {
   bool access_log = true;
   bool json_log = false;
   replication::Streams* streams = nullptr;  // null: a single region
+  size_t max_parked = 10000;  // requests waiting on tokens or regions
 };
 
 class Api {

@@ -188,6 +188,11 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
                  "testing only: drop this fraction of received frames")
       ->envname("DELTAKV_REPL_DEBUG_DROP_RATE")
       ->check(CLI::Range(0.0, 0.99));
+  app.add_option("--max-parked-requests", c.max_parked_requests,
+                 "requests that may wait at once on ?after= tokens or "
+                 "?wait_regions (503 beyond)")
+      ->envname("DELTAKV_MAX_PARKED_REQUESTS")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 24));
   app.add_option("--token-file", c.token_file,
                  "file of API bearer tokens, one per line")
       ->envname("DELTAKV_TOKEN_FILE");

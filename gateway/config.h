@@ -31,6 +31,7 @@ struct ServerConfig {
   uint32_t repl_transfer_timeout_ms = 5000;
   std::string token_file;
   std::string tokens;  // comma-separated (DELTAKV_TOKENS)
+  uint64_t max_parked_requests = 10000;
   bool tokens_given = false;  // --tokens / DELTAKV_TOKENS set, even to ""
 
   std::string durability = "sync";

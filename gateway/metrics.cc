@@ -36,9 +36,22 @@ void Metrics::CountRefused(int status) {
 }
 
 std::string Metrics::Render(const replication::Replica& replica,
-                            const replication::Streams* streams) const {
+                            const replication::Streams* streams,
+                            size_t parked) const {
   std::string out;
   char line[1024];
+  std::snprintf(line, sizeof line,
+                "# HELP deltakv_http_parked_requests Requests parked on a "
+                "causal token or on wait_regions.\n"
+                "# TYPE deltakv_http_parked_requests gauge\n"
+                "deltakv_http_parked_requests %zu\n"
+                "# HELP deltakv_http_parked_refused_total Requests refused "
+                "(503) because --max-parked-requests were parked.\n"
+                "# TYPE deltakv_http_parked_refused_total counter\n"
+                "deltakv_http_parked_refused_total %llu\n",
+                parked,
+                static_cast<unsigned long long>(parked_refused_.load()));
+  out += line;
   auto status_label = [](size_t slot) {
     return kStatuses[slot] == 0 ? std::string("other")
                                 : std::to_string(kStatuses[slot]);

@@ -29,8 +29,11 @@ class Metrics {
   // `route` is nullptr for requests that matched no route.
   void Observe(const RouteSpec* route, int status, double seconds);
   void CountRefused(int status);
+  // A request refused because too many were parked (tokens, regions).
+  void CountParkedRefused() { parked_refused_.fetch_add(1); }
   std::string Render(const replication::Replica& replica,
-                     const replication::Streams* streams) const;
+                     const replication::Streams* streams,
+                     size_t parked = 0) const;
 
  private:
   static constexpr size_t kRoutes = 20;  // RouteTable() size + "unmatched"
@@ -43,6 +46,7 @@ class Metrics {
   std::atomic<uint64_t> latency_count_{0};
   std::atomic<uint64_t> latency_sum_micros_{0};
   std::array<std::atomic<uint64_t>, kStatusSlots> refused_{};
+  std::atomic<uint64_t> parked_refused_{0};
 };
 
 }  // namespace deltakv::gateway

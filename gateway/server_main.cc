@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   api_options.limits.max_value_bytes = c.max_value_bytes;
   api_options.limits.max_json_depth = c.max_json_depth;
   api_options.access_log = c.access_log;
+  api_options.max_parked = static_cast<size_t>(c.max_parked_requests);
   api_options.json_log = c.log_format == "json";
   auto auth = LoadAuth(c);
   if (!auth.ok()) {

@@ -4,7 +4,13 @@
 
 namespace deltakv::gateway {
 
-Waiters::Waiters() : thread_([this] { DeadlineLoop(); }) {}
+Waiters::Waiters(size_t max_parked)
+    : max_parked_(max_parked), thread_([this] { DeadlineLoop(); }) {}
+
+size_t Waiters::parked() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return entries_.size();
+}
 
 Waiters::~Waiters() {
   std::list<Entry> left;
@@ -18,18 +24,32 @@ Waiters::~Waiters() {
   for (Entry& e : left) e.done(false);
 }
 
-void Waiters::Wait(Check check, std::chrono::milliseconds timeout, Done done) {
-  if (check()) return done(true);
+bool Waiters::Wait(Check check, std::chrono::milliseconds timeout, Done done) {
+  if (check()) {
+    done(true);
+    return true;
+  }
+  bool ready = false, stopped = false;
   {
+    // Checked again under the lock Notify holds while it checks: a commit
+    // between the first check and parking cannot be missed.
     std::lock_guard<std::mutex> l(mu_);
-    if (!stop_) {
+    if (stop_) {
+      stopped = true;
+    } else if (check()) {
+      ready = true;
+    } else if (entries_.size() >= max_parked_) {
+      return false;
+    } else {
       entries_.push_back(Entry{std::move(check), std::move(done),
                                std::chrono::steady_clock::now() + timeout});
       cv_.notify_all();
-      return;
+      return true;
     }
   }
-  done(false);
+  if (ready) done(true);
+  if (stopped) done(false);
+  return true;
 }
 
 void Waiters::Notify() {

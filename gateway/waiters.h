@@ -22,12 +22,16 @@ class Waiters {
   using Check = std::function<bool()>;
   using Done = std::function<void(bool satisfied)>;
 
-  Waiters();
+  // At most `max_parked` waiters are parked at once.
+  explicit Waiters(size_t max_parked = 10000);
   ~Waiters();  // fails every waiter still parked (satisfied = false)
 
   // Runs done(true) now if check() holds, else parks until it holds or
-  // `timeout` passes (done(false)).
-  void Wait(Check check, std::chrono::milliseconds timeout, Done done);
+  // `timeout` passes (done(false)). Returns false, without calling `done`,
+  // when it would park and max_parked waiters are parked already.
+  bool Wait(Check check, std::chrono::milliseconds timeout, Done done);
+  // Waiters parked now.
+  size_t parked() const;
   // Re-checks every parked waiter.
   void Notify();
 
@@ -39,7 +43,8 @@ class Waiters {
   };
   void DeadlineLoop();
 
-  std::mutex mu_;
+  const size_t max_parked_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::list<Entry> entries_;  // guarded by mu_
   bool stop_ = false;         // guarded by mu_

@@ -635,3 +635,44 @@ TEST_CASE("SIGHUP reloads the API tokens") {
   CHECK(status_with("") == 401);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("parked requests are capped: 503 beyond --max-parked-requests") {
+  ServerProcess s({"--max-parked-requests", "3"});
+  REQUIRE_FALSE(s.url().empty());
+  auto c = HttpClient::Create(s.url());
+  REQUIRE(c.ok());
+  auto w = (*c)->Request("POST", "/v1/counter/k/incr", R"({"by":1})");
+  REQUIRE(w.ok());
+  const std::string id = json::parse(w->body)["token"].get<std::string>();
+  // A token of this region's own incarnation far ahead: parks until its
+  // timeout. Before: any number parked (and slowed every commit).
+  const std::string ahead =
+      id.substr(0, id.rfind(':')) + ":999999";
+  std::vector<std::thread> parked;
+  std::atomic<int> timeouts{0};
+  for (int i = 0; i < 3; ++i) {
+    parked.emplace_back([&] {
+      auto p = HttpClient::Create(s.url());
+      auto r = (*p)->Request("GET",
+                             "/v1/counter/k?timeout_ms=3000&after=" + ahead);
+      if (r.ok() && r->status == 504) ++timeouts;
+    });
+  }
+  bool full = false;
+  for (int i = 0; i < 100 && !full; ++i) {
+    auto m = (*c)->Request("GET", "/metrics");
+    full = m.ok() &&
+           m->body.find("deltakv_http_parked_requests 3\n") != std::string::npos;
+    if (!full) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(full);
+  auto r = (*c)->Request("GET", "/v1/counter/k?timeout_ms=3000&after=" + ahead);
+  REQUIRE(r.ok());
+  CHECK(r->status == 503);
+  for (auto& t : parked) t.join();
+  CHECK(timeouts == 3);
+  auto m = (*c)->Request("GET", "/metrics");
+  REQUIRE(m.ok());
+  CHECK(m->body.find("deltakv_http_parked_refused_total 1\n") !=
+        std::string::npos);
+}
