@@ -168,9 +168,7 @@ void Api::Handle(HttpRequest request, Responder respond) {
   call->respond = std::move(respond);
   call->start = std::chrono::steady_clock::now();
   const std::string& target = call->req.target;
-  const bool v1 = target.rfind("/v1/", 0) == 0 || target == "/v1" ||
-                  target.rfind("/v1?", 0) == 0;
-  if (v1 && !std::atomic_load(&auth_)->Allows(call->req.authorization)) {
+  if (!Authorized(target, call->req.authorization)) {
     return Finish(call, 401,
                   ErrorJson("unauthorized", "missing or wrong bearer token"),
                   "application/json", {{"WWW-Authenticate", "Bearer"}});
@@ -215,6 +213,13 @@ void Api::Handle(HttpRequest request, Responder respond) {
     return;
   }
   Dispatch(call);
+}
+
+bool Api::Authorized(std::string_view target,
+                     std::string_view authorization) const {
+  const bool v1 = target.rfind("/v1/", 0) == 0 || target == "/v1" ||
+                  target.rfind("/v1?", 0) == 0;
+  return !v1 || std::atomic_load(&auth_)->Allows(authorization);
 }
 
 void Api::Dispatch(std::shared_ptr<Call> call) {

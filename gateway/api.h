@@ -10,6 +10,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -46,6 +47,10 @@ class Api {
   ~Api();
 
   void Handle(HttpRequest request, Responder respond);
+  // The token rule of Handle, for a request whose header alone is known:
+  // /v1 routes need a configured bearer token when tokens are configured.
+  bool Authorized(std::string_view target,
+                  std::string_view authorization) const;
   // Readiness: false once shutdown started.
   void SetReady(bool ready) { ready_ = ready; }
   Metrics& metrics() { return metrics_; }

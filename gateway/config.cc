@@ -226,6 +226,11 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
                  "largest HTTP request body")
       ->envname("DELTAKV_MAX_BODY_BYTES")
       ->check(CLI::Range(uint64_t{1024}, uint64_t{256} << 20));
+  app.add_option("--max-buffered-body-bytes", c.max_buffered_body_bytes,
+                 "request body bytes buffered across all connections: 503 "
+                 "beyond it")
+      ->envname("DELTAKV_MAX_BUFFERED_BODY_BYTES")
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 40));
   app.add_option("--max-header-bytes", c.max_header_bytes,
                  "largest HTTP request header block")
       ->envname("DELTAKV_MAX_HEADER_BYTES")
@@ -354,6 +359,10 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
   }
   if (c.max_value_bytes + 1024 > c.max_body_bytes) {
     return usage("--max-body-bytes must exceed --max-value-bytes by 1 KiB");
+  }
+  if (c.max_buffered_body_bytes < c.max_body_bytes) {
+    return usage(
+        "--max-buffered-body-bytes must be at least --max-body-bytes");
   }
   return c;
 }

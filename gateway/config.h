@@ -40,6 +40,7 @@ struct ServerConfig {
   uint64_t max_map_bytes = 64ull << 30;
   uint64_t max_value_bytes = 64 * 1024;
   uint64_t max_body_bytes = 1 << 20;
+  uint64_t max_buffered_body_bytes = 256ull << 20;  // all connections
   uint64_t max_header_bytes = 16 << 10;
   uint64_t max_url_bytes = 8 << 10;
   uint32_t max_json_depth = 64;

@@ -12,6 +12,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <condition_variable>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -44,6 +45,7 @@ struct HttpServer::Impl {
   // is destroyed release Sessions, which touch these.
   std::atomic<size_t> connections{0};
   std::atomic<size_t> in_flight{0};
+  std::atomic<size_t> buffered{0};  // body bytes reserved (all connections)
   std::atomic<bool> stopping{false};
   HttpServerOptions options;
   Handler handler;
@@ -60,6 +62,17 @@ struct HttpServer::Impl {
   bool shut_down = false;
 
   void Accept();
+  // Reserves `n` body bytes within max_buffered_body_bytes; false (and
+  // nothing reserved) when they do not fit.
+  bool Reserve(size_t n) {
+    const size_t limit = options.max_buffered_body_bytes;
+    size_t cur = buffered.load(std::memory_order_relaxed);
+    do {
+      if (cur > limit || n > limit - cur) return false;
+    } while (!buffered.compare_exchange_weak(cur, cur + n,
+                                             std::memory_order_relaxed));
+    return true;
+  }
   void RequestDone() {
     if (in_flight.fetch_sub(1) == 1) {
       std::lock_guard<std::mutex> l(mu);
@@ -82,7 +95,10 @@ class Session : public std::enable_shared_from_this<Session> {
       remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
 
-  ~Session() { server_->connections.fetch_sub(1); }
+  ~Session() {
+    ReleaseBody();
+    server_->connections.fetch_sub(1);
+  }
 
   void Start() {
     asio::dispatch(stream_.get_executor(),
@@ -122,35 +138,103 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(
         static_cast<std::uint32_t>(server_->options.max_header_bytes));
-    parser_->body_limit(server_->options.max_body_bytes);
+    // No body limit while the header is read: the parser would refuse a
+    // large Content-Length before OnHeader checks the token. OnHeader sets
+    // it before the body is read.
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    parser_->on_chunk_header(chunk_budget_);
+    over_budget_ = false;
     stream_.expires_after(server_->options.header_timeout);
     http::async_read_header(
         stream_, buffer_, *parser_,
         beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
   }
 
+  // The header is read, no body byte yet (beyond what arrived with the
+  // header): refuse here whatever can be refused without the body.
   void OnHeader(beast::error_code ec, std::size_t) {
     if (ec) return OnReadError(ec);
     const auto& req = parser_->get();
-    if (req.target().size() > server_->options.max_url_bytes) {
+    const auto& options = server_->options;
+    if (req.target().size() > options.max_url_bytes) {
       return Refuse(414, "too_large", "URL too long");
     }
-    auto len = req.find(http::field::content_length);
-    if (len != req.end()) {
-      // Refuse early (before reading) when the declared body is too large.
-      const auto& v = len->value();
-      if (v.size() > 18 || std::stoull(std::string(v.data(), v.size())) >
-                               server_->options.max_body_bytes) {
+    if (options.authorize &&
+        !options.authorize(
+            std::string_view(req.target().data(), req.target().size()),
+            std::string_view(req[http::field::authorization].data(),
+                             req[http::field::authorization].size()))) {
+      return Refuse(401, "unauthorized", "missing or wrong bearer token",
+                    {"WWW-Authenticate", "Bearer"});
+    }
+    // The parser has validated Content-Length (digits, no overflow).
+    if (auto len = parser_->content_length()) {
+      if (*len > options.max_body_bytes) {
         return Refuse(413, "too_large", "request body too large");
       }
+      if (*len > 0 && !ReserveBody(static_cast<size_t>(*len))) {
+        return RefuseBusy();
+      }
     }
-    stream_.expires_after(server_->options.body_timeout);
+    parser_->body_limit(options.max_body_bytes);  // chunked bodies too
+    stream_.expires_after(options.body_timeout);
+    const auto expect = req[http::field::expect];
+    if (req.version() >= 11 && !parser_->is_done() &&
+        beast::iequals(expect, "100-continue")) {
+      static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      return asio::async_write(
+          stream_, asio::const_buffer(kContinue, sizeof kContinue - 1),
+          [self = shared_from_this()](beast::error_code wec, std::size_t) {
+            if (wec) return self->Finish();
+            self->ReadBody();
+          });
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
     http::async_read(
         stream_, buffer_, *parser_,
         beast::bind_front_handler(&Session::OnBody, shared_from_this()));
   }
 
+  bool ReserveBody(size_t n) {
+    if (!server_->Reserve(n)) return false;
+    reserved_ += n;
+    return true;
+  }
+  void ReleaseBody() {
+    if (reserved_ == 0) return;
+    server_->buffered.fetch_sub(reserved_, std::memory_order_relaxed);
+    reserved_ = 0;
+  }
+  void RefuseBusy() {
+    Refuse(503, "unavailable",
+           "the server is buffering too many request bodies; retry",
+           {"Retry-After", "1"});
+  }
+
+  // Chunked bodies reserve their bytes chunk by chunk, as they arrive.
+  struct ChunkBudget {
+    Session* session;
+    void operator()(std::uint64_t size, beast::string_view,
+                    beast::error_code& ec) {
+      if (size == 0) return;
+      // The parser's body limit bounds the sum; a single chunk size beyond
+      // it is refused by the limit check as well.
+      if (size > session->server_->options.max_body_bytes) {
+        ec = http::error::body_limit;
+        return;
+      }
+      if (!session->ReserveBody(static_cast<size_t>(size))) {
+        session->over_budget_ = true;
+        ec = asio::error::no_buffer_space;
+      }
+    }
+  };
+
   void OnReadError(beast::error_code ec) {
+    if (over_budget_) return RefuseBusy();
     if (ec == http::error::body_limit) {
       return Refuse(413, "too_large", "request body too large");
     }
@@ -188,24 +272,56 @@ class Session : public std::enable_shared_from_this<Session> {
     server_->handler(std::move(r), [self](HttpResponse resp) {
       asio::post(self->stream_.get_executor(),
                  [self, resp = std::move(resp)]() mutable {
+                   self->ReleaseBody();  // the request is done with it
                    self->Write(std::move(resp), self->keep_alive_);
                    self->server_->RequestDone();
                  });
     });
   }
 
-  void Refuse(int status, std::string_view code, std::string_view message) {
+  // Answers a request refused before its body was (fully) read, then
+  // closes with a linger (see LingeringClose).
+  void Refuse(int status, std::string_view code, std::string_view message,
+              std::pair<std::string, std::string> header = {}) {
+    ReleaseBody();
     if (server_->options.on_refused) {
       server_->options.on_refused(status, std::string(message));
     }
     HttpResponse resp;
     resp.status = status;
     resp.body = ErrorBody(code, message);
+    if (!header.first.empty()) resp.headers.push_back(std::move(header));
     version_ = 11;
-    Write(std::move(resp), false);
+    Write(std::move(resp), false, /*linger=*/true);
   }
 
-  void Write(HttpResponse resp, bool keep_alive) {
+  // Closing a socket with unread input makes the kernel send a reset, and
+  // a reset makes the client drop the answer it has not read yet (and fail
+  // its pending writes). So: stop sending (the client sees the end of the
+  // answer), read and discard what the client still sends, up to a bound
+  // in bytes and time, then close.
+  void LingeringClose() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return Finish();
+    buffer_.consume(buffer_.size());
+    lingered_ = 0;
+    stream_.expires_after(server_->options.linger_timeout);
+    Discard();
+  }
+  void Discard() {
+    stream_.async_read_some(
+        buffer_.prepare(kDiscardChunk),
+        [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+          self->lingered_ += n;
+          if (ec || self->lingered_ >= self->server_->options.linger_bytes) {
+            return self->Finish();
+          }
+          self->Discard();
+        });
+  }
+
+  void Write(HttpResponse resp, bool keep_alive, bool linger = false) {
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(resp.status), version_);
     res->set(http::field::server, "deltakv");
@@ -217,8 +333,9 @@ class Session : public std::enable_shared_from_this<Session> {
     res->prepare_payload();
     stream_.expires_after(server_->options.body_timeout);
     http::async_write(stream_, *res,
-                      [self = shared_from_this(), res, keep_alive](
+                      [self = shared_from_this(), res, keep_alive, linger](
                           beast::error_code ec, std::size_t) {
+                        if (!ec && linger) return self->LingeringClose();
                         if (ec || !keep_alive) return self->Finish();
                         self->stream_.expires_never();
                         self->WaitForRequest();
@@ -232,6 +349,8 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.close();
   }
 
+  static constexpr size_t kDiscardChunk = 16 << 10;
+
   beast::tcp_stream stream_;
   asio::steady_timer idle_timer_;
   beast::flat_buffer buffer_;
@@ -240,6 +359,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string remote_;
   bool keep_alive_ = true;
   unsigned version_ = 11;
+  size_t reserved_ = 0;  // body bytes reserved in server_->buffered
+  bool over_budget_ = false;  // a chunk did not fit the budget
+  size_t lingered_ = 0;       // bytes discarded while lingering
+  ChunkBudget chunk_budget_{this};
 };
 
 }  // namespace
@@ -317,6 +440,9 @@ size_t HttpServer::active_connections() const {
   return impl_->connections.load();
 }
 size_t HttpServer::in_flight() const { return impl_->in_flight.load(); }
+size_t HttpServer::buffered_body_bytes() const {
+  return impl_->buffered.load();
+}
 
 void HttpServer::StopAccepting() {
   asio::post(impl_->ioc, [p = impl_.get()] {

@@ -2,7 +2,16 @@
 //
 // Keep-alive connections, several I/O threads, limits on URL, headers and
 // body, and three timeouts: idle (waiting for the next request on a
-// keep-alive connection), header read, and body read. A request is handed to
+// keep-alive connection), header read, and body read. Once the header is
+// read, and before any body byte is, a request is checked: URL length,
+// authorization (the `authorize` hook), declared body size, and a global
+// budget of body bytes buffered across all connections; `Expect:
+// 100-continue` is answered with 100 only when the request passes. A
+// request refused at that point, or while its header or body is read, is
+// answered with `Connection: close` and a lingering close: the sending side
+// is shut down, and what the client still sends is read and discarded (up
+// to a bound) so that a client that writes its whole body before reading
+// sees the status instead of a reset. A request is handed to
 // the Handler once fully read; the handler answers through the Responder,
 // from any thread and at any later time (handlers never block I/O threads
 // on the writer). Requests on one connection are answered in order, one at
@@ -18,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -53,9 +63,22 @@ struct HttpServerOptions {
   size_t max_header_bytes = 16 << 10;
   size_t max_url_bytes = 8 << 10;
   size_t max_connections = 10000;
+  // Body bytes being buffered across all connections, reserved when the
+  // header declares a Content-Length (or as chunks arrive) and released
+  // when the request is answered or its connection dies. A request that
+  // would exceed it is answered 503 before its body is read.
+  size_t max_buffered_body_bytes = size_t{256} << 20;
+  // Linger after an early refusal: discard at most this many bytes, for at
+  // most this long, before closing.
+  size_t linger_bytes = size_t{1} << 20;
+  std::chrono::milliseconds linger_timeout{2000};
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds body_timeout{30000};
+  // Called with (target, Authorization header) once a request's header is
+  // read; false answers 401 without reading the body. Unset: every request
+  // is authorized here (the handler may still refuse it).
+  std::function<bool(std::string_view, std::string_view)> authorize;
   // Called for requests refused before they reach the handler (limits,
   // malformed HTTP), for metrics and logs: (status, reason).
   std::function<void(int, const std::string&)> on_refused;
@@ -80,6 +103,8 @@ class HttpServer {
 
   size_t active_connections() const;
   size_t in_flight() const;
+  // Body bytes reserved right now (see max_buffered_body_bytes).
+  size_t buffered_body_bytes() const;
 
   struct Impl;
 

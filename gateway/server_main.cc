@@ -167,12 +167,17 @@ int main(int argc, char** argv) {
   ho.port = c.http_port;
   ho.io_threads = c.io_threads;
   ho.max_body_bytes = c.max_body_bytes;
+  ho.max_buffered_body_bytes = c.max_buffered_body_bytes;
   ho.max_header_bytes = c.max_header_bytes;
   ho.max_url_bytes = c.max_url_bytes;
   ho.max_connections = c.max_connections;
   ho.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
   ho.header_timeout = std::chrono::milliseconds(c.header_timeout_ms);
   ho.body_timeout = std::chrono::milliseconds(c.body_timeout_ms);
+  ho.authorize = [api_ptr](std::string_view target,
+                           std::string_view authorization) {
+    return api_ptr->Authorized(target, authorization);
+  };
   ho.on_refused = [api_ptr](int status, const std::string&) {
     api_ptr->metrics().CountRefused(status);
   };

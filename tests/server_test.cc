@@ -2,7 +2,15 @@
 // loopback port, talked to over HTTP (our client, raw sockets and the CLI).
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -54,6 +62,88 @@ std::string RawPost(const std::string& target, const std::string& body,
          " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: " +
          content_type + "\r\nContent-Length: " + std::to_string(body.size()) +
          "\r\n\r\n" + body;
+}
+
+// A non-blocking connection to 127.0.0.1:port for tests that interleave
+// writes and reads as a plain client would. `small_send_buffer` keeps the
+// kernel from absorbing a large body: writes then progress only as fast as
+// the server reads.
+class RawConn {
+ public:
+  explicit RawConn(const std::string& port, bool small_send_buffer = false) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd_ >= 0);
+    if (small_send_buffer) {
+      int bytes = 16 << 10;
+      setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(std::stoi(port)));
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    REQUIRE(connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) ==
+            0);
+    fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) | O_NONBLOCK);
+  }
+  ~RawConn() { close(fd_); }
+  RawConn(const RawConn&) = delete;
+  RawConn& operator=(const RawConn&) = delete;
+
+  // Writes all of `bytes` without reading; 0 when all were written, else
+  // the errno of the write that failed (ETIMEDOUT: not all within
+  // `timeout`).
+  int Send(const std::string& bytes,
+           std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    size_t sent = 0;
+    while (sent < bytes.size()) {
+      ssize_t n =
+          send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n > 0) {
+        sent += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return errno;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return ETIMEDOUT;
+      pollfd p{fd_, POLLOUT, 0};
+      poll(&p, 1, static_cast<int>(left.count()));
+    }
+    return 0;
+  }
+
+  // Reads until `until` has arrived, the server closes, or `timeout`
+  // passes; read_errno() tells a reset from an orderly close.
+  std::string Read(std::chrono::milliseconds timeout,
+                   const std::string& until = {}) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::string out;
+    char buf[16384];
+    for (;;) {
+      if (!until.empty() && out.find(until) != std::string::npos) break;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+      if (n < 0) read_errno_ = errno;
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
+  int read_errno() const { return read_errno_; }
+
+ private:
+  int fd_ = -1;
+  int read_errno_ = 0;
+};
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
 }
 
 }  // namespace
@@ -675,4 +765,150 @@ TEST_CASE("parked requests are capped: 503 beyond --max-parked-requests") {
   REQUIRE(m.ok());
   CHECK(m->body.find("deltakv_http_parked_refused_total 1\n") !=
         std::string::npos);
+
+TEST_CASE("an unauthenticated request's body is never read") {
+  // Before: the body was read (up to --max-body-bytes, waiting up to the
+  // body timeout for it) before the token was checked.
+  ServerProcess server({"--tokens", "alpha-secret-0123456789"});
+  REQUIRE_FALSE(server.url().empty());
+  for (const char* length : {"500000", "50000000"}) {
+    INFO("Content-Length: " << length);
+    RawConn conn(server.port());
+    // Headers and a few body bytes; the rest is never sent.
+    REQUIRE(conn.Send(std::string("POST /v1/counter/c/incr HTTP/1.1\r\n"
+                                  "Host: x\r\nContent-Type: application/json"
+                                  "\r\nContent-Length: ") +
+                      length + "\r\n\r\n{\"by\"") == 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    std::string raw = conn.Read(std::chrono::seconds(3));
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+    CHECK(StatusOf(raw) == 401);
+    CHECK(Contains(raw, R"({"error":{"code":"unauthorized","message":)"
+                        R"("missing or wrong bearer token"}})"));
+    CHECK(Contains(raw, "WWW-Authenticate: Bearer"));
+    CHECK(Contains(raw, "Connection: close"));
+  }
+  // With the token, the same request waits for its body and succeeds.
+  RawConn conn(server.port());
+  REQUIRE(conn.Send("POST /v1/counter/c/incr HTTP/1.1\r\nHost: x\r\n"
+                    "Authorization: Bearer alpha-secret-0123456789\r\n"
+                    "Connection: close\r\nContent-Type: application/json\r\n"
+                    "Content-Length: 8\r\n\r\n{\"by\"") == 0);
+  CHECK(conn.Read(std::chrono::milliseconds(300)).empty());
+  REQUIRE(conn.Send(":2}") == 0);
+  CHECK(StatusOf(conn.Read(std::chrono::seconds(3))) == 200);
+}
+
+TEST_CASE("a client that sends its whole body before reading sees 413") {
+  // Before: the server answered and closed with the body unread, so the
+  // kernel reset the connection: the client's writes failed (EPIPE or
+  // ECONNRESET) before it ever read the status.
+  ServerProcess server(
+      {"--max-value-bytes", "1024", "--max-body-bytes", "4096"});
+  REQUIRE_FALSE(server.url().empty());
+  const std::string big(512 << 10, 'x');
+  struct Case {
+    const char* what;
+    std::string request;
+    int status;
+  };
+  const std::vector<Case> cases = {
+      {"body over --max-body-bytes",
+       RawPost("/v1/register/r", big, "application/json", "PUT"), 413},
+      {"URL over --max-url-bytes, with a body",
+       RawPost("/v1/register/" + std::string(10000, 'k'), big,
+               "application/json", "PUT"),
+       414},
+      {"headers over --max-header-bytes",
+       "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n",
+       431},
+  };
+  for (const Case& k : cases) {
+    INFO(k.what);
+    RawConn conn(server.port(), /*small_send_buffer=*/true);
+    CHECK(conn.Send(k.request) == 0);  // all written, no broken pipe
+    std::string raw = conn.Read(std::chrono::seconds(5));
+    CHECK(StatusOf(raw) == k.status);
+    CHECK(conn.read_errno() == 0);  // an orderly close, not a reset
+  }
+  CHECK(StatusOf(RawExchange(server.port(),
+                             "GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                             "Connection: close\r\n\r\n")) == 200);
+}
+
+TEST_CASE(
+    "Expect: 100-continue gets 100 Continue, or the final status without "
+    "reading the body") {
+  // Before: no 100 Continue was ever sent, so such a client waited (curl:
+  // one second) or until the body timeout; and an unauthenticated one
+  // waited for a body it should not send.
+  const std::string token = "alpha-secret-0123456789";
+  ServerProcess server({"--tokens", token, "--max-value-bytes", "1024",
+                        "--max-body-bytes", "4096"});
+  REQUIRE_FALSE(server.url().empty());
+  const std::string body = R"({"value":"hello"})";
+  auto head = [&](const std::string& auth, size_t length) {
+    return "PUT /v1/register/r HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" +
+           auth + "Content-Type: application/json\r\nContent-Length: " +
+           std::to_string(length) + "\r\nExpect: 100-continue\r\n\r\n";
+  };
+  const std::string bearer = "Authorization: Bearer " + token + "\r\n";
+  {
+    RawConn conn(server.port());
+    REQUIRE(conn.Send(head(bearer, body.size())) == 0);
+    std::string interim = conn.Read(std::chrono::seconds(2), "\r\n\r\n");
+    CHECK(interim.rfind("HTTP/1.1 100 Continue\r\n", 0) == 0);
+    REQUIRE(conn.Send(body) == 0);
+    std::string raw = conn.Read(std::chrono::seconds(3));
+    CHECK(StatusOf(raw) == 200);
+  }
+  {
+    // Too large: 413 at once, the body is never asked for.
+    RawConn conn(server.port());
+    REQUIRE(conn.Send(head(bearer, 100000)) == 0);
+    std::string raw = conn.Read(std::chrono::seconds(3));
+    CHECK(StatusOf(raw) == 413);
+    CHECK_FALSE(Contains(raw, "100 Continue"));
+  }
+  {
+    // No token: 401 at once.
+    RawConn conn(server.port());
+    REQUIRE(conn.Send(head("", body.size())) == 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    std::string raw = conn.Read(std::chrono::seconds(3));
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+    CHECK(StatusOf(raw) == 401);
+    CHECK_FALSE(Contains(raw, "100 Continue"));
+  }
+}
+
+TEST_CASE("the buffered body budget answers 503 beyond it") {
+  // Before: no such budget: every connection could make the server buffer
+  // --max-body-bytes at once.
+  ServerProcess server({"--max-value-bytes", "1024", "--max-body-bytes",
+                        "4096", "--max-buffered-body-bytes", "6000"});
+  REQUIRE_FALSE(server.url().empty());
+  // A valid 4000-byte body: JSON padded with spaces.
+  std::string body = R"({"value":1})";
+  body.resize(4000, ' ');
+  const std::string request =
+      RawPost("/v1/register/r", body, "application/json", "PUT");
+  const size_t head = request.size() - body.size();
+
+  RawConn slow(server.port());
+  REQUIRE(slow.Send(request.substr(0, head + 10)) == 0);
+  // The server has its header (and has reserved 4000 bytes) once it is
+  // waiting for the rest.
+  CHECK(slow.Read(std::chrono::milliseconds(300)).empty());
+
+  std::string raw = RawExchange(server.port(), request);
+  CHECK(StatusOf(raw) == 503);
+  CHECK(Contains(raw, R"("code":"unavailable")"));
+  CHECK(Contains(raw, "buffering too many request bodies"));
+  CHECK(Contains(raw, "Retry-After: 1"));
+
+  REQUIRE(slow.Send(request.substr(head + 10)) == 0);
+  CHECK(StatusOf(slow.Read(std::chrono::seconds(3))) == 200);
+  // Released once answered: the next upload fits again.
+  CHECK(StatusOf(RawExchange(server.port(), request)) == 200);
 }
