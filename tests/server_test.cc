@@ -765,6 +765,7 @@ TEST_CASE("parked requests are capped: 503 beyond --max-parked-requests") {
   REQUIRE(m.ok());
   CHECK(m->body.find("deltakv_http_parked_refused_total 1\n") !=
         std::string::npos);
+}
 
 TEST_CASE("an unauthenticated request's body is never read") {
   // Before: the body was read (up to --max-body-bytes, waiting up to the
