@@ -134,6 +134,17 @@ void Streams::Impl::CheckTransfers() {
   }
 }
 
+void Streams::Impl::RestartState(Peer& p, const std::string& key,
+                                 const char* why) {
+  log->warn("replication: state transfer from {}: '{}': {}; asking for it "
+            "again",
+            p.spec.region, key, why);
+  Transfer& t = p.transfer;
+  t.ClearStaged();
+  t.pos = t.cursor;
+  RequestChunks(p);
+}
+
 void Streams::Impl::HandleSnapshotReply(Peer& p, wire::Frame& f) {
   Transfer& t = p.transfer;
   // Only the chunk we expect next of the current request: late replies to
@@ -175,13 +186,7 @@ void Streams::Impl::HandleSnapshotReply(Peer& p, wire::Frame& f) {
                e.total != t.staged_total || e.hash != t.staged_hash ||
                e.offset != t.staged.size()) {
       // Fragments of two different readings: start the state over.
-      log->warn("replication: state transfer from {}: fragments of '{}' do "
-                "not match; asking for it again",
-                p.spec.region, e.key);
-      t.ClearStaged();
-      t.pos = t.cursor;
-      RequestChunks(p);
-      return;
+      return RestartState(p, e.key, "fragments do not match");
     }
     t.staged.append(e.blob);
     if (t.staged.size() < t.staged_total) {
@@ -189,13 +194,7 @@ void Streams::Impl::HandleSnapshotReply(Peer& p, wire::Frame& f) {
       continue;
     }
     if (Hash(t.staged) != t.staged_hash) {
-      log->warn("replication: state transfer from {}: '{}' arrived with a "
-                "wrong hash; asking for it again",
-                p.spec.region, t.staged_key);
-      t.ClearStaged();
-      t.pos = t.cursor;
-      RequestChunks(p);
-      return;
+      return RestartState(p, t.staged_key, "it arrived with a wrong hash");
     }
     LoggedDelta d;
     d.key = std::move(t.staged_key);

@@ -169,6 +169,8 @@ struct Streams::Impl {
   void StartTransfer(Peer& p, const char* why);
   void RequestChunks(Peer& p);
   void HandleSnapshotReply(Peer& p, wire::Frame& f);
+  // Drops a state half-received in fragments and asks for it again.
+  void RestartState(Peer& p, const std::string& key, const char* why);
   void CheckTransfers();
   // Serves a snapshot request of `requester`; `reply` sends one frame.
   void ServeSnapshot(const wire::Frame& req,

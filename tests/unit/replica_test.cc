@@ -68,13 +68,6 @@ Op Put(std::string key, std::string value) {
   return op;
 }
 
-Op Del(std::string key) {
-  Op op;
-  op.kind = OpKind::kDelete;
-  op.key = std::move(key);
-  return op;
-}
-
 // Ships every logged delta of `from` to `to`.
 void Ship(Replica& from, Replica& to) {
   auto log = from.ReadLog(1, 1'000'000);
@@ -558,7 +551,7 @@ TEST_CASE("a register delete does not remove a concurrent write it did not "
 
   // Concurrently: b overwrites, a deletes without having seen b's write.
   REQUIRE(b->Apply(Put("r", "\"from-b\"")).ok());
-  auto del = a->Apply(Del("r"));
+  auto del = a->Apply(Delete("r"));
   REQUIRE(del.ok());
   CHECK(del->deleted);
   CHECK(a->RegisterGet("r").status().code() == Code::kNotFound);
@@ -576,7 +569,7 @@ TEST_CASE("a register delete does not remove a concurrent write it did not "
     CHECK(got->origin == "eu-west");
   }
   // A delete that has seen b's write removes it everywhere.
-  REQUIRE(a->Apply(Del("r")).ok());
+  REQUIRE(a->Apply(Delete("r")).ok());
   Ship(*a, *b);
   for (Replica* r : {a.get(), b.get()}) {
     CHECK(r->RegisterGet("r").status().code() == Code::kNotFound);
@@ -618,7 +611,7 @@ TEST_CASE("register deltas in the old encoding join as legacy writes") {
   CHECK(got->value == "3");
   CHECK(got->origin == "us-east");
   // The old delete hides the older legacy value when that arrives again.
-  REQUIRE(a->Apply(Del("k")).ok());
+  REQUIRE(a->Apply(Delete("k")).ok());
   REQUIRE(a->ApplyRemote("ap-south", {old_delta(4, now_ms - 1000, true, "2")})
               .ok());
   CHECK(a->RegisterGet("k").status().code() == Code::kNotFound);
