@@ -88,6 +88,9 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(tcp::socket socket, HttpServer::Impl* server)
       : stream_(std::move(socket)),
         idle_timer_(stream_.get_executor()),
+        // Bounded: a header, or a chunk-size line, never grows it past the
+        // header limit (Beast answers buffer_overflow, a 400).
+        buffer_(server->options.max_header_bytes + kBufferSlack),
         server_(server) {
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
@@ -166,6 +169,14 @@ class Session : public std::enable_shared_from_this<Session> {
                              req[http::field::authorization].size()))) {
       return Refuse(401, "unauthorized", "missing or wrong bearer token",
                     {"WWW-Authenticate", "Bearer"});
+    }
+    // Only /v1 routes take a body: the health, readiness and metrics
+    // endpoints must not let a client without a token hold the body budget.
+    const std::string_view target(req.target().data(), req.target().size());
+    const bool v1 = target == "/v1" || target.starts_with("/v1/") ||
+                    target.starts_with("/v1?");
+    if (!v1 && (parser_->chunked() || parser_->content_length().value_or(0) > 0)) {
+      return Refuse(413, "too_large", "this endpoint takes no request body");
     }
     // The parser has validated Content-Length (digits, no overflow).
     if (auto len = parser_->content_length()) {
@@ -350,6 +361,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   static constexpr size_t kDiscardChunk = 16 << 10;
+  static constexpr size_t kBufferSlack = 64 << 10;
 
   beast::tcp_stream stream_;
   asio::steady_timer idle_timer_;

@@ -913,3 +913,38 @@ TEST_CASE("the buffered body budget answers 503 beyond it") {
   // Released once answered: the next upload fits again.
   CHECK(StatusOf(RawExchange(server.port(), request)) == 200);
 }
+
+TEST_CASE("a body sent to a non-API endpoint is refused before it is read") {
+  ServerProcess server;
+  REQUIRE_FALSE(server.url().empty());
+  // Before: a client without a token could hold the body budget with
+  // bodies declared to /metrics.
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string raw = RawExchange(server.port(),
+                                "POST /metrics HTTP/1.1\r\nHost: x\r\n"
+                                "Content-Length: 1000000\r\n\r\nabc",
+                                std::chrono::seconds(5), false);
+  CHECK(StatusOf(raw) == 413);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(4));
+  CHECK(StatusOf(RawExchange(server.port(),
+                             "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")) ==
+        200);
+}
+
+TEST_CASE("an endless chunk-size line is refused, not buffered") {
+  ServerProcess server;
+  REQUIRE_FALSE(server.url().empty());
+  // Before: the read buffer grew with the line until the body timeout.
+  std::string req =
+      "POST /v1/counter/x/incr HTTP/1.1\r\nHost: x\r\nContent-Type: "
+      "application/json\r\nTransfer-Encoding: chunked\r\n\r\n1;";
+  req += std::string(300 << 10, 'a');
+  // No half-close: the answer must come while the client keeps the line
+  // open.
+  std::string raw =
+      RawExchange(server.port(), req, std::chrono::seconds(5), false);
+  CHECK(StatusOf(raw) == 400);
+  CHECK(StatusOf(RawExchange(server.port(),
+                             "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")) ==
+        200);
+}
