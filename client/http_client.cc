@@ -35,8 +35,8 @@ bool WaitReady(int fd, short events, Clock::time_point deadline) {
                           .count();
     if (left <= 0) return false;
     pollfd p{fd, events, 0};
-    const int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(
-                                    left, INT_MAX)));
+    const int n =
+        ::poll(&p, 1, static_cast<int>(std::min<long long>(left, INT_MAX)));
     if (n > 0) return true;
     if (n == 0) return false;
     if (errno != EINTR) return true;
@@ -155,8 +155,9 @@ Result<HttpResult> HttpClient::Request(std::string_view method,
           int err = 0;
           socklen_t len = sizeof err;
           getsockopt(sock.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len);
-          ec = err == 0 ? beast::error_code()
-                        : beast::error_code(err, asio::error::get_system_category());
+          ec = err == 0
+                   ? beast::error_code()
+                   : beast::error_code(err, asio::error::get_system_category());
         }
         if (!ec) {
           connected = true;
@@ -215,10 +216,9 @@ Result<HttpResult> HttpClient::Request(std::string_view method,
            ec == asio::error::connection_reset || ec == asio::error::eof)) {
         continue;
       }
-      return Status::Unavailable("receive failed: " + ec.message() +
-                                 (Idempotent(method)
-                                      ? ""
-                                      : " (the request may have been applied)"));
+      return Status::Unavailable(
+          "receive failed: " + ec.message() +
+          (Idempotent(method) ? "" : " (the request may have been applied)"));
     }
     auto res = parser.release();
     HttpResult out;

@@ -3,8 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/ids.h"
 #include "replication/replica.h"
@@ -283,8 +283,8 @@ bool Api::Covers(const std::string& token, Status* parse_error) const {
       if (c < '0' || c > '9') return malformed();
       seq = seq * 10 + static_cast<uint64_t>(c - '0');
     }
-    wanted.push_back(Wanted{std::string(part.substr(0, c1)),
-                            replica->value(), seq});
+    wanted.push_back(
+        Wanted{std::string(part.substr(0, c1)), replica->value(), seq});
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
@@ -326,10 +326,10 @@ void Api::Read(const std::shared_ptr<Call>& call) {
       }
       return Finish(call, 200, R"({"status":"ready"})");
     case Route::kMetrics:
-      return Finish(call, 200,
-                    metrics_.Render(*replica_, options_.streams,
-                                    waiters_.parked()),
-                    "text/plain; version=0.0.4");
+      return Finish(
+          call, 200,
+          metrics_.Render(*replica_, options_.streams, waiters_.parked()),
+          "text/plain; version=0.0.4");
     case Route::kStatus: {
       json j;
       j["region"] = replica_->region();
@@ -345,23 +345,23 @@ void Api::Read(const std::shared_ptr<Call>& call) {
       json peers = json::array();
       if (options_.streams) {
         for (const auto& p : options_.streams->Peers()) {
-          peers.push_back({{"region", p.region},
-                           {"connected", p.connected},
-                           {"last_heard_seconds", p.last_heard_s},
-                           {"applied", p.applied},
-                           {"latest", p.latest},
-                           {"lag", p.lag},
-                           {"lag_seconds", p.lag_seconds},
-                           {"acked", p.acked},
-                           {"bytes_in", p.bytes_in},
-                           {"catchups", p.catchups},
-                           {"state_transfers", p.state_transfers},
-                           {"dropped_frames", p.dropped_frames},
-                           {"apply_failures", p.apply_failures},
-                           {"transferring", p.transferring},
-                           {"transfer_retries", p.transfer_retries},
-                           {"error", p.error.empty() ? json(nullptr)
-                                                     : json(p.error)}});
+          peers.push_back(
+              {{"region", p.region},
+               {"connected", p.connected},
+               {"last_heard_seconds", p.last_heard_s},
+               {"applied", p.applied},
+               {"latest", p.latest},
+               {"lag", p.lag},
+               {"lag_seconds", p.lag_seconds},
+               {"acked", p.acked},
+               {"bytes_in", p.bytes_in},
+               {"catchups", p.catchups},
+               {"state_transfers", p.state_transfers},
+               {"dropped_frames", p.dropped_frames},
+               {"apply_failures", p.apply_failures},
+               {"transferring", p.transferring},
+               {"transfer_retries", p.transfer_retries},
+               {"error", p.error.empty() ? json(nullptr) : json(p.error)}});
         }
       }
       j["peers"] = peers;

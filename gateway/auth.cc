@@ -42,7 +42,8 @@ Status CheckTokens(const std::vector<std::string>& tokens,
     if (tokens[i].size() < Auth::kMinTokenBytes) {
       return Status::InvalidArgument(
           source + ": token " + std::to_string(i + 1) + " has " +
-          std::to_string(tokens[i].size()) + " bytes; API tokens need at least " +
+          std::to_string(tokens[i].size()) +
+          " bytes; API tokens need at least " +
           std::to_string(Auth::kMinTokenBytes) +
           " (e.g. od -An -N32 -tx1 /dev/urandom | tr -d ' \\n')");
     }

@@ -361,8 +361,7 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
     return usage("--max-body-bytes must exceed --max-value-bytes by 1 KiB");
   }
   if (c.max_buffered_body_bytes < c.max_body_bytes) {
-    return usage(
-        "--max-buffered-body-bytes must be at least --max-body-bytes");
+    return usage("--max-buffered-body-bytes must be at least --max-body-bytes");
   }
   return c;
 }

@@ -175,7 +175,8 @@ class Session : public std::enable_shared_from_this<Session> {
     const std::string_view target(req.target().data(), req.target().size());
     const bool v1 = target == "/v1" || target.starts_with("/v1/") ||
                     target.starts_with("/v1?");
-    if (!v1 && (parser_->chunked() || parser_->content_length().value_or(0) > 0)) {
+    if (!v1 &&
+        (parser_->chunked() || parser_->content_length().value_or(0) > 0)) {
       return Refuse(413, "too_large", "this endpoint takes no request body");
     }
     // The parser has validated Content-Length (digits, no overflow).
@@ -371,7 +372,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string remote_;
   bool keep_alive_ = true;
   unsigned version_ = 11;
-  size_t reserved_ = 0;  // body bytes reserved in server_->buffered
+  size_t reserved_ = 0;       // body bytes reserved in server_->buffered
   bool over_budget_ = false;  // a chunk did not fit the budget
   size_t lingered_ = 0;       // bytes discarded while lingering
   ChunkBudget chunk_budget_{this};

@@ -6,8 +6,8 @@
 #define DELTAKV_REPLICATION_RECORDS_H_
 
 #include <cstdint>
-#include <set>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>

@@ -504,8 +504,7 @@ Status Replica::PeerReplicaInTxn(storage::WriteTxn& txn, const Pending& p) {
     // name it.
     DELTAKV_ASSIGN_OR_RETURN(uint64_t old,
                              GetU64(txn, PeerReplicaKey(p.peer), 0));
-    DELTAKV_ASSIGN_OR_RETURN(uint64_t mark,
-                             GetU64(txn, AppliedKey(p.peer), 0));
+    DELTAKV_ASSIGN_OR_RETURN(uint64_t mark, GetU64(txn, AppliedKey(p.peer), 0));
     if (old != 0) {
       DELTAKV_RETURN_IF_ERROR(
           txn.Put(Table::kMeta, IncarnationKey(p.peer, old), U64Bytes(mark)));
@@ -606,7 +605,8 @@ Status Replica::TrimInTxn(storage::WriteTxn& txn, uint64_t through) {
     for (const auto& [requester, from] : log_pins_) {
       // A pin holds at most 4 x max_log_entries: beyond that the log bound
       // wins and the transfer's catch-up asks for a state transfer again.
-      if (local_seq_ >= from && local_seq_ - from >= 4 * options_.max_log_entries) {
+      if (local_seq_ >= from &&
+          local_seq_ - from >= 4 * options_.max_log_entries) {
         continue;
       }
       through = std::min(through, from - 1);

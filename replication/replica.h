@@ -17,8 +17,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -272,10 +272,9 @@ class Replica {
   // too with `inclusive`), about `max_bytes` of them; an empty `next`
   // means the snapshot is complete. `positions` receives each state's
   // storage position (usable as a cursor).
-  Result<SnapshotChunk> ReadSnapshot(std::string_view cursor, size_t max_bytes,
-                                     bool inclusive = false,
-                                     std::vector<std::string>* positions =
-                                         nullptr) const;
+  Result<SnapshotChunk> ReadSnapshot(
+      std::string_view cursor, size_t max_bytes, bool inclusive = false,
+      std::vector<std::string>* positions = nullptr) const;
 
   // Local deltas with seq >= from, at most max_count.
   Result<std::vector<LoggedDelta>> ReadLog(uint64_t from,
@@ -365,7 +364,7 @@ class Replica {
 
   // Periodic mode: what the last fsync covered.
   mutable std::mutex durable_mu_;
-  uint64_t durable_seq_ = 0;               // guarded by durable_mu_
+  uint64_t durable_seq_ = 0;                // guarded by durable_mu_
   std::vector<AppliedMark> durable_marks_;  // guarded by durable_mu_
 
   mutable std::mutex pin_mu_;

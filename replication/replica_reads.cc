@@ -282,8 +282,8 @@ Result<std::vector<AppliedMark>> Replica::AppliedMarks(
       }
     }
     if (!self) {
-      out.push_back(AppliedMark{options_.region, replica_id_.value(),
-                                durable_seq_});
+      out.push_back(
+          AppliedMark{options_.region, replica_id_.value(), durable_seq_});
     }
     return out;
   }
@@ -322,8 +322,8 @@ Result<std::vector<AppliedMark>> Replica::AppliedMarks(
     }
   }
   if (!self) {
-    out.push_back(
-        AppliedMark{options_.region, replica_id_.value(), committed_seq_.load()});
+    out.push_back(AppliedMark{options_.region, replica_id_.value(),
+                              committed_seq_.load()});
   }
   return out;
 }

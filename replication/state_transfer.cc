@@ -136,9 +136,10 @@ void Streams::Impl::CheckTransfers() {
 
 void Streams::Impl::RestartState(Peer& p, const std::string& key,
                                  const char* why) {
-  log->warn("replication: state transfer from {}: '{}': {}; asking for it "
-            "again",
-            p.spec.region, key, why);
+  log->warn(
+      "replication: state transfer from {}: '{}': {}; asking for it "
+      "again",
+      p.spec.region, key, why);
   Transfer& t = p.transfer;
   t.ClearStaged();
   t.pos = t.cursor;
@@ -164,7 +165,8 @@ void Streams::Impl::HandleSnapshotReply(Peer& p, wire::Frame& f) {
   t.seq = f.last;
   t.seq_known = true;
   t.attempts = 0;
-  t.deadline = Clock::now() + std::chrono::milliseconds(opt.transfer_timeout_ms);
+  t.deadline =
+      Clock::now() + std::chrono::milliseconds(opt.transfer_timeout_ms);
   std::vector<LoggedDelta> states;
   bool partial = false;
   for (wire::Entry& e : f.entries) {
@@ -291,8 +293,8 @@ void Streams::Impl::ServeSnapshot(
   // there once the transfer is complete, however long it takes.
   if (FindPeer(req.region) != nullptr) replica->PinLog(req.region, seq + 1);
   const size_t chunk = std::max<size_t>(opt.snapshot_chunk_bytes, 1024);
-  const uint64_t window = std::min<uint64_t>(std::max<uint64_t>(req.window, 1),
-                                             16);
+  const uint64_t window =
+      std::min<uint64_t>(std::max<uint64_t>(req.window, 1), 16);
   for (uint64_t i = 1; i <= window && !stop; ++i) {
     wire::Frame r;
     r.kind = wire::Kind::kSnapshotReply;
@@ -362,10 +364,10 @@ void Streams::Impl::ServeSnapshot(
           if (taken > 0) break;
           if (st.delta.size() > wire::kMaxStateBytes) {
             // Cannot travel: report it and go on without it.
-            log->error("replication: the state of '{}' ({} bytes) exceeds the "
-                       "{}-byte transfer limit; {} does not get it",
-                       st.key, st.delta.size(), wire::kMaxStateBytes,
-                       req.region);
+            log->error(
+                "replication: the state of '{}' ({} bytes) exceeds the "
+                "{}-byte transfer limit; {} does not get it",
+                st.key, st.delta.size(), wire::kMaxStateBytes, req.region);
             pos = WholeCursor(at[taken]);
             break;
           }
