@@ -242,6 +242,20 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
                  "deepest JSON nesting accepted")
       ->envname("DELTAKV_MAX_JSON_DEPTH")
       ->check(CLI::Range(1u, 1000u));
+  app.add_option("--admin-http", c.admin_http,
+                 "HOST:PORT of a second listener serving only /healthz, "
+                 "/readyz and /metrics (for probes and scrapers)")
+      ->envname("DELTAKV_ADMIN_HTTP");
+  app.add_option("--tls-cert-file", c.tls_cert_file,
+                 "PEM certificate chain: the API listener speaks HTTPS")
+      ->envname("DELTAKV_TLS_CERT_FILE");
+  app.add_option("--tls-key-file", c.tls_key_file,
+                 "PEM private key of --tls-cert-file")
+      ->envname("DELTAKV_TLS_KEY_FILE");
+  app.add_option("--tls-client-ca-file", c.tls_client_ca_file,
+                 "PEM CA certificates: clients must present a certificate "
+                 "one of them signed (mutual TLS)")
+      ->envname("DELTAKV_TLS_CLIENT_CA_FILE");
   app.add_option("--max-connections", c.max_connections,
                  "concurrent HTTP connections")
       ->envname("DELTAKV_MAX_CONNECTIONS")
@@ -319,6 +333,18 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
   (void)region;
   if (!SplitHostPort(c.http, &c.http_host, &c.http_port)) {
     return usage("--http: expected HOST:PORT, got '" + c.http + "'");
+  }
+  if (!c.admin_http.empty() &&
+      !SplitHostPort(c.admin_http, &c.admin_host, &c.admin_port)) {
+    return usage("--admin-http: expected HOST:PORT, got '" + c.admin_http +
+                 "'");
+  }
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+    return usage("--tls-cert-file and --tls-key-file go together");
+  }
+  if (!c.tls_client_ca_file.empty() && c.tls_cert_file.empty()) {
+    return usage(
+        "--tls-client-ca-file needs --tls-cert-file and --tls-key-file");
   }
   for (const std::string& p : c.peers) {
     size_t eq = p.find('=');

@@ -17,6 +17,14 @@ struct ServerConfig {
   std::string region = "local";
   std::string data_dir = "./data";
   std::string http = "127.0.0.1:8080";
+  // A second listener for /healthz, /readyz and /metrics only (empty: off),
+  // so probes answer whatever load the API listener is under.
+  std::string admin_http;
+  // TLS for the API listener (PEM files); both or neither. With the client
+  // CA, clients must present a certificate it signed (mutual TLS).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
   std::string repl;                // HOST:PORT of the PUB socket
   std::vector<std::string> peers;  // NAME=HOST:PORT
   std::string curve_secret_key_file;
@@ -58,6 +66,8 @@ struct ServerConfig {
   // Derived by Parse.
   std::string http_host;
   uint16_t http_port = 0;
+  std::string admin_host;
+  uint16_t admin_port = 0;
   std::string repl_host;
   uint16_t repl_port = 0;
   struct Peer {

@@ -63,6 +63,15 @@ struct HttpServerOptions {
   size_t max_header_bytes = 16 << 10;
   size_t max_url_bytes = 8 << 10;
   size_t max_connections = 10000;
+  // Only these paths are served (others 404); empty: every path. The admin
+  // listener serves {"/healthz", "/readyz", "/metrics"}.
+  std::vector<std::string> only_paths;
+  // TLS (PEM files): with a certificate and key the listener speaks HTTPS
+  // only; with a client CA too, a client must present a certificate that
+  // CA signed. Unreadable or mismatched files fail Start.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
   // Body bytes being buffered across all connections, reserved when the
   // header declares a Content-Length (or as chunks arrive) and released
   // when the request is answered or its connection dies. A request that

@@ -171,6 +171,9 @@ int main(int argc, char** argv) {
   ho.max_header_bytes = c.max_header_bytes;
   ho.max_url_bytes = c.max_url_bytes;
   ho.max_connections = c.max_connections;
+  ho.tls_cert_file = c.tls_cert_file;
+  ho.tls_key_file = c.tls_key_file;
+  ho.tls_client_ca_file = c.tls_client_ca_file;
   ho.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
   ho.header_timeout = std::chrono::milliseconds(c.header_timeout_ms);
   ho.body_timeout = std::chrono::milliseconds(c.body_timeout_ms);
