@@ -1,6 +1,6 @@
 // The remote transport: the typed facade over the REST API of a
-// deltakv-server, with connection reuse. Server errors map back to the
-// Status codes the embedded transport returns.
+// deltakv-server (HTTP or HTTPS), with connection reuse. Server errors map back
+// to the Status codes the embedded transport returns.
 #include <nlohmann/json.hpp>
 
 #include "client/http_client.h"
@@ -214,9 +214,15 @@ class RemoteTransport final : public Transport {
 }  // namespace
 
 std::unique_ptr<Transport> NewRemoteTransport(std::string_view url,
-                                              std::string token,
+                                              const ConnectOptions& options,
                                               Status* status) {
-  auto http = HttpClient::Create(url, std::move(token));
+  if (options.timeout_ms == 0) {
+    *status = Status::InvalidArgument("ConnectOptions.timeout_ms must be > 0");
+    return nullptr;
+  }
+  auto http = HttpClient::Create(url, options.token,
+                                 std::chrono::milliseconds(options.timeout_ms),
+                                 options.tls);
   if (!http.ok()) {
     *status = http.status();
     return nullptr;

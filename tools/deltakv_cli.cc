@@ -1,5 +1,6 @@
 // deltakv: the command-line client of a deltakv-server.
-//   deltakv [--url URL] [--token T] [--json] COMMAND ...
+//   deltakv [--url URL] [--token T] [--ca-file F] [--cert-file F --key-file F]
+//           [--json] COMMAND ...
 // Exit status: 0 success, 1 server or connection error (message shown),
 // 2 usage error.
 #include <CLI/CLI.hpp>
@@ -67,11 +68,22 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string url = "http://127.0.0.1:8080", token;
   bool json_out = false;
-  app.add_option("--url", url, "server URL")
+  deltakv::TlsOptions tls;
+  app.add_option("--url", url, "server URL: http[s]://HOST:PORT")
       ->envname("DELTAKV_URL")
       ->capture_default_str();
   app.add_option("--token", token, "API bearer token")
       ->envname("DELTAKV_TOKEN");
+  app.add_option("--ca-file", tls.ca_file,
+                 "https: PEM file of the CAs that may sign the server's "
+                 "certificate (default: the system's CA store)")
+      ->envname("DELTAKV_CA_FILE");
+  app.add_option("--cert-file", tls.cert_file,
+                 "https, mutual TLS: this client's PEM certificate")
+      ->envname("DELTAKV_CERT_FILE");
+  app.add_option("--key-file", tls.key_file,
+                 "https, mutual TLS: the PEM private key of --cert-file")
+      ->envname("DELTAKV_KEY_FILE");
   app.add_flag("--json", json_out, "print the server's JSON answers");
 
   std::string key, value;
@@ -169,7 +181,8 @@ int main(int argc, char** argv) {
   }
   Context ctx;
   ctx.json_out = json_out;
-  auto http = deltakv::HttpClient::Create(url, token);
+  auto http =
+      deltakv::HttpClient::Create(url, token, std::chrono::seconds(30), tls);
   if (!http.ok()) {
     std::cerr << "deltakv: " << http.status().message() << "\n";
     return 2;

@@ -5,7 +5,13 @@
 //   db.value()->Set("tags").Add({"crdt", "lmdb"});
 //
 // Db::Open embeds a region replica in the process (LMDB in `path`);
-// Db::Connect talks to a deltakv-server over its REST API. Every call
+// Db::Connect talks to a deltakv-server over its REST API (HTTP or HTTPS):
+//
+//   auto db = deltakv::Db::Connect("https://deltakv.example.net:8443",
+//                                  {.token = "...", .tls = {.ca_file =
+//                                  "ca.pem"}});
+//
+// Every call
 // returns the same Result types and Status codes either way (a remote call
 // can also fail Unavailable or Timeout when the server cannot be reached).
 //
@@ -39,6 +45,22 @@ struct Options {
   uint64_t initial_map_bytes = 64ull << 20;
   uint64_t max_map_bytes = 64ull << 30;  // writes fail Unavailable beyond it
   size_t max_value_bytes = 64 * 1024;    // register values and set members
+};
+
+// TLS of an https:// connection (PEM files). The server's certificate is
+// always verified, and must name the URL's host (DNS name or IP address).
+struct TlsOptions {
+  std::string ca_file;    // CAs that may sign the server's certificate;
+                          // empty: the system's CA store
+  std::string cert_file;  // mutual TLS: this client's certificate (chain)
+  std::string key_file;   // and its private key; both or neither
+};
+
+// How Db::Connect reaches a server.
+struct ConnectOptions {
+  std::string token;            // API bearer token; empty: none sent
+  TlsOptions tls;               // https:// only
+  uint32_t timeout_ms = 30000;  // per call: connect, send and answer
 };
 
 enum class KeyType { kCounter, kRegister, kSet, kList };
@@ -137,11 +159,17 @@ class Db {
   // Opens an embedded region replica. InvalidArgument for bad options or a
   // data directory of another region; Corruption for an unknown format.
   static Result<std::unique_ptr<Db>> Open(const Options& options);
-  // Connects to a deltakv-server at `url` (http://HOST:PORT), with a bearer
-  // token when the server requires one. Nothing is sent until the first
-  // call; a server that cannot be reached makes calls fail Unavailable.
+  // Connects to a deltakv-server at `url` (http://HOST:PORT or
+  // https://HOST:PORT), with a bearer token when the server requires one.
+  // Nothing is sent until the first call; a server that cannot be reached
+  // makes calls fail Unavailable, a server certificate that does not verify
+  // (or a client certificate the server refuses) Unauthorized.
+  // InvalidArgument for a malformed URL, TLS files that cannot be loaded,
+  // or TLS options with an http:// URL.
   static Result<std::unique_ptr<Db>> Connect(std::string_view url,
                                              std::string token = {});
+  static Result<std::unique_ptr<Db>> Connect(std::string_view url,
+                                             const ConnectOptions& options);
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
