@@ -49,17 +49,20 @@ struct Options {
 
 // TLS of an https:// connection (PEM files). The server's certificate is
 // always verified, and must name the URL's host (DNS name or IP address).
+// Every member has a default, so designated initializers may name any of
+// them.
 struct TlsOptions {
-  std::string ca_file;    // CAs that may sign the server's certificate;
-                          // empty: the system's CA store
-  std::string cert_file;  // mutual TLS: this client's certificate (chain)
-  std::string key_file;   // and its private key; both or neither
+  std::string ca_file = {};    // CAs that may sign the server's certificate;
+                               // empty: the system's CA store
+  std::string cert_file = {};  // mutual TLS: this client's certificate
+                               // (chain)
+  std::string key_file = {};   // and its private key; both or neither
 };
 
 // How Db::Connect reaches a server.
 struct ConnectOptions {
-  std::string token;            // API bearer token; empty: none sent
-  TlsOptions tls;               // https:// only
+  std::string token = {};       // API bearer token; empty: none sent
+  TlsOptions tls = {};          // https:// only
   uint32_t timeout_ms = 30000;  // per call: connect, send and answer
 };
 
