@@ -9,7 +9,7 @@ namespace deltakv::gateway {
 
 namespace {
 constexpr int kStatuses[] = {200, 400, 401, 404, 405, 408, 409, 413,
-                             414, 415, 431, 500, 503, 504, 0,   0};
+                             414, 415, 431, 499, 500, 503, 504, 0};
 }
 
 size_t Metrics::StatusSlot(int status) {
