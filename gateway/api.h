@@ -18,7 +18,7 @@
 #include "gateway/http_server.h"
 #include "gateway/metrics.h"
 #include "gateway/request_map.h"
-#include "gateway/waiters.h"
+#include "cluster/waiters.h"
 
 namespace spdlog {
 class logger;
@@ -30,6 +30,8 @@ class Streams;
 }  // namespace deltakv::replication
 
 namespace deltakv::gateway {
+
+using cluster::Waiters;
 
 struct ApiOptions {
   MapLimits limits;

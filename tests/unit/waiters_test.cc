@@ -1,13 +1,13 @@
 // Waiters: parked conditions indexed by level, deadlines, cancellation and
 // the parking cap.
-#include "gateway/waiters.h"
+#include "cluster/waiters.h"
 
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <thread>
 #include <vector>
 
-using deltakv::gateway::Waiters;
+using deltakv::cluster::Waiters;
 using Outcome = Waiters::Outcome;
 using namespace std::chrono_literals;
 

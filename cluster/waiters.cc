@@ -1,8 +1,8 @@
-#include "gateway/waiters.h"
+#include "cluster/waiters.h"
 
 #include <vector>
 
-namespace deltakv::gateway {
+namespace deltakv::cluster {
 
 Waiters::Waiters(std::function<Levels()> read, size_t max_parked)
     : read_(std::move(read)),
@@ -146,4 +146,4 @@ void Waiters::DeadlineLoop() {
   }
 }
 
-}  // namespace deltakv::gateway
+}  // namespace deltakv::cluster

@@ -15,8 +15,8 @@
 // under the lock (they must be cheap and must not call back into
 // Waiters); callbacks run on the calling thread or the deadline thread,
 // never under the lock.
-#ifndef DELTAKV_GATEWAY_WAITERS_H_
-#define DELTAKV_GATEWAY_WAITERS_H_
+#ifndef DELTAKV_CLUSTER_WAITERS_H_
+#define DELTAKV_CLUSTER_WAITERS_H_
 
 #include <chrono>
 #include <condition_variable>
@@ -29,7 +29,7 @@
 #include <thread>
 #include <unordered_map>
 
-namespace deltakv::gateway {
+namespace deltakv::cluster {
 
 class Waiters {
  public:
@@ -89,6 +89,6 @@ class Waiters {
   std::thread thread_;
 };
 
-}  // namespace deltakv::gateway
+}  // namespace deltakv::cluster
 
-#endif  // DELTAKV_GATEWAY_WAITERS_H_
+#endif  // DELTAKV_CLUSTER_WAITERS_H_
