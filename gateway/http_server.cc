@@ -794,6 +794,11 @@ void HttpServer::Shutdown(std::chrono::milliseconds grace) {
   asio::post(impl_->ioc, [p = impl_.get()] { p->ioc.stop(); });
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  // Handlers still queued (closes the loop stopped before, operations they
+  // aborted) hold sessions, whose destructors use this Impl: run them now,
+  // while it is whole, not in ~io_context after the members they touch.
+  impl_->ioc.restart();
+  impl_->ioc.poll();
 }
 
 }  // namespace deltakv::gateway
