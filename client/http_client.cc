@@ -759,8 +759,17 @@ Result<HttpResult> HttpClient::Request(std::string_view method,
         return Status::Unavailable("the server at " + impl_->where() +
                                    " answered with TLS: use an https:// URL");
       }
+      // A fresh plain connection closed without a byte of answer: a TLS
+      // listener does that to a plain request.
+      const bool maybe_tls =
+          !impl_->tls && !reused && conn->received() == 0 &&
+          (ec == http::error::end_of_stream || ec == asio::error::eof ||
+           ec == asio::error::connection_reset);
       return Status::Unavailable(
           "receive failed: " + ec.message() +
+          (maybe_tls ? " (the server closed the connection without an "
+                       "answer; if it speaks HTTPS, use an https:// URL)"
+                     : "") +
           (Idempotent(method) ? "" : " (the request may have been applied)"));
     }
     auto res = parser.release();
