@@ -1,7 +1,10 @@
 // Api: the REST API of one region (docs/api.md), on top of the Replica.
-// Routes a request, checks the bearer token, runs reads directly (they never
-// wait for the writer) and writes through Replica::Submit, answering when
-// the replica acknowledges; logs one access line per request.
+// Routes a request, checks the bearer token, runs reads on a small pool of
+// read threads (they never wait for the writer, and never hold an HTTP I/O
+// thread; /healthz, /readyz and /metrics are answered inline) and writes
+// through Replica::Submit, answering when the replica acknowledges; logs
+// one access line per request. Reads of sets, lists and key scans answer a
+// page, cut to max_response_bytes.
 //
 // Thread-safety: Handle may be called from any number of threads.
 #ifndef DELTAKV_GATEWAY_API_H_
@@ -17,6 +20,7 @@
 #include "gateway/auth.h"
 #include "gateway/http_server.h"
 #include "gateway/metrics.h"
+#include "gateway/read_pool.h"
 #include "gateway/request_map.h"
 #include "gateway/waiters.h"
 
@@ -38,6 +42,11 @@ struct ApiOptions {
   bool json_log = false;
   replication::Streams* streams = nullptr;  // null: a single region
   size_t max_parked = 10000;  // requests waiting on tokens or regions
+  // A read's answer: pages are cut to it; an answer that cannot be cut
+  // (one value larger than it) is 413.
+  size_t max_response_bytes = size_t{16} << 20;
+  size_t read_threads = 4;         // threads running reads
+  size_t max_queued_reads = 1024;  // reads waiting for one (503 beyond)
 };
 
 class Api {
@@ -51,6 +60,9 @@ class Api {
   // /v1 routes need a configured bearer token when tokens are configured.
   bool Authorized(std::string_view target,
                   std::string_view authorization) const;
+  // Answers the reads queued, then stops the read threads; later reads are
+  // answered 503. Call before the replica closes.
+  void StopReads() { reads_.Stop(); }
   // Readiness: false once shutdown started.
   void SetReady(bool ready) { ready_ = ready; }
   Metrics& metrics() { return metrics_; }
@@ -64,6 +76,12 @@ class Api {
   struct Call;
   void Dispatch(std::shared_ptr<Call> call);
   void Read(const std::shared_ptr<Call>& call);
+  void ReadKey(const std::shared_ptr<Call>& call);
+  // Answers 200 with `body`, or 413 when it passes max_response_bytes.
+  void Answer(const std::shared_ptr<Call>& call, std::string body);
+  // 413 for one item of `bytes` that no page of max_response_bytes holds.
+  void TooLargeToPage(const std::shared_ptr<Call>& call, const char* what,
+                      size_t bytes);
   void Write(const std::shared_ptr<Call>& call);
   void Finish(const std::shared_ptr<Call>& call, int status, std::string body,
               std::string content_type = "application/json",
@@ -83,6 +101,7 @@ class Api {
   Metrics metrics_;
   Waiters waiters_;
   std::atomic<bool> ready_{true};
+  ReadPool reads_;  // last: its threads stop before the rest goes
 };
 
 }  // namespace deltakv::gateway
