@@ -10,6 +10,7 @@
 #include "gateway/paging.h"
 #include "replication/replica.h"
 #include "replication/streams.h"
+#include "storage/keys.h"
 
 namespace deltakv::gateway {
 
@@ -131,9 +132,10 @@ bool RunsInline(Route r) {
   return r == Route::kHealthz || r == Route::kReadyz || r == Route::kMetrics;
 }
 
-// Bytes of an answer's fields other than its page (the key, written as a
-// JSON string, comes on top).
-constexpr size_t kAnswerFields = 160;
+// Bytes of an answer's fields other than its page: names, sizes, and a
+// cursor (a version byte and a storage position, in hex). The key, written
+// as a JSON string, comes on top.
+constexpr size_t kAnswerFields = 160 + 2 * (1 + storage::kHashedNameBytes);
 
 }  // namespace
 
