@@ -138,12 +138,14 @@ async function must(server, method, path, body) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ------------------------------------------------------------------- state
-// The documented example keys, and the state each type's example needs.
+// Per type, its example key and a write that gives a key of it what the
+// examples need (a set with the member `red`, a list of 3 values or more).
+const enc = encodeURIComponent;
 const FIXTURES = {
-  counter: ["visits", (s, k) => must(s, "POST", `/v1/counter/${k}/incr`, { by: 1 })],
-  register: ["settings", (s, k) => must(s, "PUT", `/v1/register/${k}`, { value: { theme: "dark", size: 12 } })],
-  set: ["colors", (s, k) => must(s, "POST", `/v1/set/${k}/add`, { members: ["red", "green", "blue"] })],
-  list: ["tasks", (s, k) => must(s, "POST", `/v1/list/${k}/push`, { values: ["coffee", "bread", "jam", "milk", "eggs"] })],
+  counter: ["visits", (s, k) => must(s, "POST", `/v1/counter/${enc(k)}/incr`, { by: 1 })],
+  register: ["settings", (s, k) => must(s, "PUT", `/v1/register/${enc(k)}`, { value: { theme: "dark", size: 12 } })],
+  set: ["colors", (s, k) => must(s, "POST", `/v1/set/${enc(k)}/add`, { members: ["red", "green", "blue"] })],
+  list: ["tasks", (s, k) => must(s, "POST", `/v1/list/${enc(k)}/push`, { values: ["coffee", "bread", "jam", "milk", "eggs"] })],
 };
 // The second key of the keys_list example (prefix "s": settings, sizes).
 const seedListing = () => must(MAIN, "POST", "/v1/set/sizes/add", { members: ["s", "m", "l"] });
@@ -155,7 +157,9 @@ let holdRequest = null;  // the request kept parked on busy
 
 // The key segment of a transaction's path, by its place in the template.
 function keyIndex(d) { return d.path.split("/").indexOf("{key}"); }
-function getKey(t, d) { return new URL(t.fullPath, "http://x").pathname.split("/")[keyIndex(d)]; }
+function getKey(t, d) {
+  return decodeURIComponent(new URL(t.fullPath, "http://x").pathname.split("/")[keyIndex(d)]);
+}
 function setKey(t, d, key) {
   const u = new URL(t.fullPath, "http://x");
   const parts = u.pathname.split("/");
@@ -176,10 +180,10 @@ function setBody(t, body) {
 function target(t, server) { t.host = server.host; t.port = String(server.port); }
 const unreachedToken = (port) => `${regions[port].region}:${regions[port].replica}:999999999999`;
 
-// The key of the transaction exists with its type (on the given server).
-async function ensureFixture(server, d) {
-  const [key, create] = FIXTURES[typeOf(d.id)];
-  await create(server, key);
+// The transaction's key exists with its type, on the given server (the
+// key routes /v1/keys/{key} take a set).
+async function ensureFixture(server, t, d) {
+  await FIXTURES[typeOf(d.id)][1](server, getKey(t, d));
 }
 
 // --------------------------------------------------------------- requests
@@ -197,12 +201,11 @@ const BAD_REQUEST = {
   list_push: (t) => setBody(t, { values: ["x"], side: "middle" }),
   key_delete: (t) => setQuery(t, { wait_regions: 65 }),
   keys_list: (t) => setQuery(t, { cursor: "zz" }),
-  // Outside /v1 there is no input to get wrong but the HTTP itself: both
-  // Content-Length and Transfer-Encoding (RFC 9112 6.1).
-  healthz: (t) => { t.request.headers["Transfer-Encoding"] = "chunked"; },
-  readyz: (t) => { t.request.headers["Transfer-Encoding"] = "chunked"; },
-  metrics: (t) => { t.request.headers["Transfer-Encoding"] = "chunked"; },
 };
+// Outside /v1 there is no input to get wrong but the HTTP itself: both
+// Content-Length and Transfer-Encoding (RFC 9112 6.1).
+const malformedHttp = (t) => { t.request.headers["Transfer-Encoding"] = "chunked"; };
+const badQuery = (t) => setQuery(t, { after: "nonsense" });
 // 413: a value over --max-value-bytes, or a body over --max-body-bytes.
 const big = () => "x".repeat(MAX_VALUE_BYTES + 1);
 const pad = () => "x".repeat(MAX_BODY_BYTES + 1);
@@ -214,12 +217,8 @@ const TOO_LARGE = {
   list_insert: (t) => setBody(t, { index: 0, values: [big()] }),
   list_delete: (t) => setBody(t, { index: 0, count: 1, pad: pad() }),
   list_push: (t) => setBody(t, { values: [big()] }),
-  // Outside /v1 any body at all.
-  healthz: (t) => setBody(t, "x"),
-  readyz: (t) => setBody(t, "x"),
-  metrics: (t) => setBody(t, "x"),
 };
-const isWrite = (d) => d.method !== "get";
+const isWrite = (d) => ["post", "put", "delete", "patch"].includes(d.method);
 
 async function shape(t, d) {
   const v1 = d.path.startsWith("/v1");
@@ -230,11 +229,11 @@ async function shape(t, d) {
   if (q.has("after")) setQuery(t, { after: lastToken });
   switch (d.status) {
     case 200:
-      if (keyIndex(d) > 0) await ensureFixture(MAIN, d);
+      if (keyIndex(d) > 0) await ensureFixture(MAIN, t, d);
       if (q.has("cursor")) await realCursor(t);
       return;
     case 400:
-      return (BAD_REQUEST[d.id] || ((x) => setQuery(x, { after: "nonsense" })))(t);
+      return (BAD_REQUEST[d.id] || (v1 ? badQuery : malformedHttp))(t);
     case 401:
       delete t.request.headers.Authorization;
       return;
@@ -247,8 +246,9 @@ async function shape(t, d) {
       return setKey(t, d, key);
     }
     case 413:
-      if (!TOO_LARGE[d.id]) throw new Error(`no 413 request for ${d.id}`);
-      return TOO_LARGE[d.id](t);
+      if (TOO_LARGE[d.id]) return TOO_LARGE[d.id](t);
+      if (!v1) return setBody(t, "x");  // outside /v1 any body at all
+      throw new Error(`no 413 request for ${d.id}`);
     case 414:
       return setQuery(t, { padding: "x".repeat(9000) });  // --max-url-bytes 8 KiB
     case 415:
@@ -260,13 +260,13 @@ async function shape(t, d) {
     case 503:
       if (d.id === "readyz") return readyzUnavailable(t);
       target(t, BUSY);
-      if (keyIndex(d) > 0) await ensureFixture(BUSY, d);
+      if (keyIndex(d) > 0) await ensureFixture(BUSY, t, d);
       // Either would park; busy's one parking place is taken.
       if (isWrite(d)) setQuery(t, { wait_regions: 2, timeout_ms: 2000 });
       else setQuery(t, { after: unreachedToken(BUSY.port), timeout_ms: 2000 });
       return;
     case 504:
-      if (keyIndex(d) > 0) await ensureFixture(MAIN, d);
+      if (keyIndex(d) > 0) await ensureFixture(MAIN, t, d);
       // The peer never answers; main never reaches the sequence.
       if (isWrite(d)) setQuery(t, { wait_regions: 2, timeout_ms: 100 });
       else setQuery(t, { after: unreachedToken(MAIN.port), timeout_ms: 100 });
@@ -317,11 +317,15 @@ async function readyzUnavailable(t) {
 }
 
 // ------------------------------------------------------------------- hooks
+// An async hook; an error fails its transaction, or every one (beforeAll).
 function wrap(fn) {
   return (arg, done) => {
     Promise.resolve().then(() => fn(arg)).then(() => done(), (e) => {
-      if (arg && arg.request) arg.fail = `hooks: ${e.stack || e}`;
-      else console.error(`openapi-check hooks: ${e.stack || e}`);
+      const message = `hooks: ${e.stack || e}`;
+      for (const t of Array.isArray(arg) ? arg : [arg]) {
+        t.skip = false;
+        t.fail = message;
+      }
       done();
     });
   };
