@@ -372,7 +372,11 @@ hooks.beforeAll(wrap(async (transactions) => {
 
 hooks.beforeEach(wrap(async (t) => {
   if (t.skip) return;
-  await shape(t, describe(t));
+  const d = describe(t);
+  await shape(t, d);
+  // Dredd names the test by its request: the one sent, not the example.
+  const p = t.fullPath.length > 100 ? `${t.fullPath.slice(0, 100)}... (${t.fullPath.length} bytes)` : t.fullPath;
+  t.id = `${t.request.method} (${d.status}) ${Number(t.port) === BUSY.port ? "busy " : ""}${p}`;
 }));
 
 // The body against the documented schema, the documented headers present.
@@ -393,6 +397,12 @@ hooks.beforeEachValidation((t) => {
     const validate = validatorFor(`${d.skipKey} ${d.mediaType}`, media.schema);
     if (!validate(body)) {
       problems.push(...validate.errors.map((e) => `body${e.instancePath} ${e.message} (${e.schemaPath})`));
+    }
+    // An error answers the code its example shows (431 is bad_request, 414
+    // too_large, ...).
+    const code = media.example && media.example.error && media.example.error.code;
+    if (code && !(body && body.error && body.error.code === code)) {
+      problems.push(`error code is not '${code}'`);
     }
     // Dredd wants every key of the example in the answer; in a map (an
     // object of additionalProperties only, such as status.applied) the
