@@ -34,7 +34,7 @@ FROM ${DEBIAN_IMAGE} AS runtime
 # libstdc++6, libgcc-s1 and libzstd1 are already in the base image.
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      libzmq5 liblmdb0 libspdlog1.10 libfmt9 libxxhash0 libzstd1 \
+      libzmq5 liblmdb0 libspdlog1.10 libfmt9 libxxhash0 libzstd1 libssl3 \
       lmdb-utils \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 deltakv \

@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -22,6 +25,7 @@ struct Api::Call {
   std::chrono::steady_clock::time_point start;
   const RouteSpec* spec = nullptr;
   MappedRequest m;
+  std::atomic<bool> client_gone{false};
 };
 
 namespace {
@@ -158,7 +162,7 @@ Api::Api(replication::Replica* replica, ApiOptions options,
       options_(std::move(options)),
       auth_(std::make_shared<Auth>(options_.auth)),
       log_(std::move(log)),
-      waiters_(options_.max_parked) {}
+      waiters_([this] { return ReadLevels(); }, options_.max_parked) {}
 
 Api::~Api() = default;
 
@@ -169,6 +173,7 @@ void Api::Handle(HttpRequest request, Responder respond) {
   call->start = std::chrono::steady_clock::now();
   const std::string& target = call->req.target;
   if (!Authorized(target, call->req.authorization)) {
+    call->spec = MatchRoute(call->req.method, target);
     return Finish(call, 401,
                   ErrorJson("unauthorized", "missing or wrong bearer token"),
                   "application/json", {{"WWW-Authenticate", "Bearer"}});
@@ -187,32 +192,78 @@ void Api::Handle(HttpRequest request, Responder respond) {
     }
   }
   if (!call->m.after.empty() && IsRead(call->m.route)) {
-    Status parse;
-    if (!Covers(call->m.after, &parse) && !parse.ok()) {
-      return FailApi(call, ApiError{400, "bad_request", parse.message()});
+    std::vector<Wanted> wanted;
+    Status parsed = ParseToken(call->m.after, &wanted);
+    if (!parsed.ok()) {
+      return FailApi(call, ApiError{400, "bad_request", parsed.message()});
     }
-    const bool parked = waiters_.Wait(
-        [this, call] {
-          Status ignored;
-          return Covers(call->m.after, &ignored);
+    return Park(
+        call,
+        [wanted = std::move(wanted)](
+            const Waiters::Levels& levels) -> std::optional<Waiters::Level> {
+          for (const Wanted& w : wanted) {
+            auto it = levels.find(w.level);
+            if (it == levels.end() || it->second < w.seq) {
+              return Waiters::Level{w.level, w.seq};
+            }
+          }
+          return std::nullopt;
         },
-        std::chrono::milliseconds(call->m.timeout_ms),
-        [this, call](bool ok) {
-          if (ok) return Dispatch(call);
-          Finish(call, 504,
-                 ErrorJson("timeout",
-                           "this region has not yet applied everything the "
-                           "token names; retry, or read without ?after="));
-        });
-    if (!parked) {
-      metrics_.CountParkedRefused();
-      return FailApi(call, ApiError{503, "unavailable",
-                                    "too many requests are waiting for causal "
-                                    "tokens or regions; retry later"});
-    }
-    return;
+        [this, call] { Dispatch(call); },
+        "this region has not yet applied everything the token names; retry, "
+        "or read without ?after=");
   }
   Dispatch(call);
+}
+
+void Api::Park(const std::shared_ptr<Call>& call, Waiters::Check check,
+               std::function<void()> ready, std::string timeout_message) {
+  const uint64_t id = waiters_.Wait(
+      std::move(check), std::chrono::milliseconds(call->m.timeout_ms),
+      [this, call, ready = std::move(ready),
+       timeout_message = std::move(timeout_message)](Waiters::Outcome o) {
+        switch (o) {
+          case Waiters::Outcome::kReady:
+            return ready();
+          case Waiters::Outcome::kTimeout:
+            return Finish(call, 504, ErrorJson("timeout", timeout_message));
+          case Waiters::Outcome::kCancelled:
+            if (call->client_gone) {
+              // Nobody reads the answer; 499 as in other servers' logs.
+              return Finish(call, 499,
+                            ErrorJson("client_closed", "the client went away"));
+            }
+            return Finish(call, 503,
+                          ErrorJson("unavailable", "the server is stopping"));
+        }
+      });
+  if (id == 0) {
+    metrics_.CountParkedRefused();
+    return FailApi(
+        call,
+        ApiError{503, "unavailable",
+                 "too many requests are waiting for causal tokens or "
+                 "regions; retry later" +
+                     std::string(call->spec->write
+                                     ? " (the write is applied locally and "
+                                       "will still replicate)"
+                                     : "")});
+  }
+  // A client that disconnects frees its slot at once.
+  std::weak_ptr<Call> weak = call;
+  call->req.gone->OnGone([this, weak, id] {
+    if (auto c = weak.lock()) {
+      c->client_gone = true;
+      waiters_.Cancel(id);
+    }
+  });
+}
+
+bool Api::AuthorizeHeader(std::string_view method, std::string_view target,
+                          std::string_view authorization) {
+  if (Authorized(target, authorization)) return true;
+  metrics_.Observe(MatchRoute(method, target), 401, 0);
+  return false;
 }
 
 bool Api::Authorized(std::string_view target,
@@ -249,20 +300,14 @@ std::string Api::Token() const {
   return out;
 }
 
-bool Api::Covers(const std::string& token, Status* parse_error) const {
+Status Api::ParseToken(const std::string& token,
+                       std::vector<Wanted>* out) const {
   // Parse the whole token first: a malformed token is an error wherever the
   // bad part stands.
-  struct Wanted {
-    std::string region;
-    uint64_t replica;
-    uint64_t seq;
-  };
-  std::vector<Wanted> wanted;
-  auto malformed = [&] {
-    *parse_error = Status::InvalidArgument(
-        "malformed causal token (expected region:replica:sequence,...)");
-    return false;
-  };
+  const Status malformed = Status::InvalidArgument(
+      "malformed causal token (expected region:replica:sequence,...)");
+  std::vector<std::string> regions;
+  out->clear();
   size_t start = 0;
   while (start <= token.size()) {
     size_t comma = token.find(',', start);
@@ -273,18 +318,19 @@ bool Api::Covers(const std::string& token, Status* parse_error) const {
     size_t c2 = part.rfind(':');
     if (c1 == std::string_view::npos || c1 == c2 || c2 + 1 == part.size() ||
         part.size() - c2 - 1 > 19) {
-      return malformed();
+      return malformed;
     }
     auto region = RegionId::Parse(part.substr(0, c1));
     auto replica = ReplicaId::Parse(part.substr(c1 + 1, c2 - c1 - 1));
-    if (!region.ok() || !replica.ok()) return malformed();
+    if (!region.ok() || !replica.ok()) return malformed;
     uint64_t seq = 0;
     for (char c : part.substr(c2 + 1)) {
-      if (c < '0' || c > '9') return malformed();
+      if (c < '0' || c > '9') return malformed;
       seq = seq * 10 + static_cast<uint64_t>(c - '0');
     }
-    wanted.push_back(
-        Wanted{std::string(part.substr(0, c1)), replica->value(), seq});
+    regions.emplace_back(part.substr(0, c1));
+    out->push_back(
+        Wanted{"o/" + regions.back() + "/" + replica->ToString(), seq});
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
@@ -298,19 +344,40 @@ bool Api::Covers(const std::string& token, Status* parse_error) const {
   if (auto applied = replica_->AppliedVector(); applied.ok()) {
     for (const auto& [region, seq] : *applied) known.insert(region);
   }
-  for (const auto& w : wanted) {
-    if (!known.contains(w.region)) {
-      *parse_error = Status::InvalidArgument(
-          "the causal token names region '" + w.region +
+  for (const auto& r : regions) {
+    if (!known.contains(r)) {
+      return Status::InvalidArgument(
+          "the causal token names region '" + r +
           "', which is neither this region nor one of its peers");
-      return false;
     }
   }
-  for (const auto& w : wanted) {
-    auto have = replica_->AppliedOf(w.region, w.replica);
-    if (!have.ok() || *have < w.seq) return false;
+  return Status::OK();
+}
+
+Waiters::Levels Api::ReadLevels() const {
+  Waiters::Levels levels;
+  auto name = [](const replication::AppliedMark& m) {
+    return "o/" + m.region + "/" + ReplicaId(m.replica).ToString();
+  };
+  // Earlier incarnations' final watermarks first: the current ones win.
+  if (auto old = replica_->IncarnationMarks(); old.ok()) {
+    for (const auto& m : *old) levels[name(m)] = m.seq;
   }
-  return true;
+  if (auto marks = replica_->AppliedMarks(/*durable_only=*/false); marks.ok()) {
+    for (const auto& m : *marks) {
+      if (m.replica != 0) levels[name(m)] = m.seq;
+    }
+  }
+  // This region always counts for wait_regions.
+  levels["w/1"] = std::numeric_limits<uint64_t>::max();
+  if (options_.streams) {
+    auto acks = options_.streams->PeerAcks();
+    std::sort(acks.begin(), acks.end(), std::greater<>());
+    for (size_t i = 0; i < acks.size(); ++i) {
+      levels["w/" + std::to_string(i + 2)] = acks[i];
+    }
+  }
+  return levels;
 }
 
 // ------------------------------------------------------------------ reads
@@ -544,26 +611,19 @@ void Api::Write(const std::shared_ptr<Call>& call) {
       return Finish(call, 200, Dump(j));
     }
     // Answer once `wait` regions applied it.
-    auto* streams = options_.streams;
-    const bool parked = waiters_.Wait(
-        [streams, seq, wait] { return streams->RegionsCovering(seq) >= wait; },
-        std::chrono::milliseconds(call->m.timeout_ms),
-        [this, call, body = Dump(j), wait](bool ok) {
-          if (ok) return Finish(call, 200, body);
-          Finish(call, 504,
-                 ErrorJson("timeout", "fewer than " + std::to_string(wait) +
-                                          " regions applied the write "
-                                          "in time; it is applied "
-                                          "locally and will still "
-                                          "replicate"));
-        });
-    if (!parked) {
-      metrics_.CountParkedRefused();
-      Finish(call, 503,
-             ErrorJson("unavailable",
-                       "too many requests are waiting for regions; the write "
-                       "is applied locally and will still replicate"));
-    }
+    const std::string level = "w/" + std::to_string(wait);
+    Park(
+        call,
+        [level,
+         seq](const Waiters::Levels& levels) -> std::optional<Waiters::Level> {
+          auto it = levels.find(level);
+          if (it != levels.end() && it->second >= seq) return std::nullopt;
+          return Waiters::Level{level, seq};
+        },
+        [this, call, body = Dump(j)] { Finish(call, 200, body); },
+        "fewer than " + std::to_string(wait) +
+            " regions applied the write in time; it is applied locally and "
+            "will still replicate");
   });
 }
 
@@ -592,15 +652,17 @@ void Api::Finish(const std::shared_ptr<Call>& call, int status,
   metrics_.Observe(call->spec, status, secs);
   if (options_.access_log && log_) {
     if (options_.json_log) {
-      json line = {{"method", call->req.method},
+      const std::string method = call->req.head ? "HEAD" : call->req.method;
+      json line = {{"method", method},
                    {"target", call->req.target},
                    {"status", status},
                    {"ms", secs * 1e3},
                    {"remote", call->req.remote}};
       log_->info("{}", Dump(line));
     } else {
-      log_->info("{} {} {} {:.3f}ms {}", call->req.method, call->req.target,
-                 status, secs * 1e3, call->req.remote);
+      log_->info("{} {} {} {:.3f}ms {}",
+                 call->req.head ? std::string("HEAD") : call->req.method,
+                 call->req.target, status, secs * 1e3, call->req.remote);
     }
   }
   HttpResponse resp;

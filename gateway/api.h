@@ -18,7 +18,7 @@
 #include "gateway/http_server.h"
 #include "gateway/metrics.h"
 #include "gateway/request_map.h"
-#include "gateway/waiters.h"
+#include "cluster/waiters.h"
 
 namespace spdlog {
 class logger;
@@ -30,6 +30,8 @@ class Streams;
 }  // namespace deltakv::replication
 
 namespace deltakv::gateway {
+
+using cluster::Waiters;
 
 struct ApiOptions {
   MapLimits limits;
@@ -51,6 +53,9 @@ class Api {
   // /v1 routes need a configured bearer token when tokens are configured.
   bool Authorized(std::string_view target,
                   std::string_view authorization) const;
+  // Authorized, counting a refusal (401) under the request's route.
+  bool AuthorizeHeader(std::string_view method, std::string_view target,
+                       std::string_view authorization);
   // Readiness: false once shutdown started.
   void SetReady(bool ready) { ready_ = ready; }
   Metrics& metrics() { return metrics_; }
@@ -70,10 +75,24 @@ class Api {
               std::vector<std::pair<std::string, std::string>> headers = {});
   void Fail(const std::shared_ptr<Call>& call, const Status& s);
   void FailApi(const std::shared_ptr<Call>& call, const ApiError& e);
-  // The causal token of this region now: "region:seq,...".
+  // The causal token of this region now: "region:replica:seq,...".
   std::string Token() const;
-  // True when this region has applied everything `token` names.
-  bool Covers(const std::string& token, Status* parse_error) const;
+  // One origin's part of a causal token.
+  struct Wanted {
+    std::string level;  // "o/REGION/REPLICA" (see ReadLevels)
+    uint64_t seq;
+  };
+  // Parses a causal token: InvalidArgument when malformed, or when it names
+  // a region this one can never reach.
+  Status ParseToken(const std::string& token, std::vector<Wanted>* out) const;
+  // The levels parked requests wait on (Waiters): "o/REGION/REPLICA", the
+  // sequence of that incarnation applied here, and "w/N", the highest of
+  // our sequences N regions (this one included) have applied.
+  Waiters::Levels ReadLevels() const;
+  // Parks `call` on `check`; `ready` runs once it holds. 503 when too many
+  // are parked; 504 with `timeout_message` at the deadline.
+  void Park(const std::shared_ptr<Call>& call, Waiters::Check check,
+            std::function<void()> ready, std::string timeout_message);
 
   replication::Replica* replica_;
   ApiOptions options_;

@@ -4,26 +4,62 @@
 
 #include "gateway/http_server.h"
 
+#include <sys/socket.h>
 #include <atomic>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <condition_variable>
+#include <fstream>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
+#include <tuple>
 
 namespace deltakv::gateway {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
+
+void ClientGone::OnGone(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!gone_) {
+      fn_ = std::move(fn);
+      return;
+    }
+  }
+  fn();
+}
+
+void ClientGone::Clear() {
+  std::function<void()> old;
+  std::lock_guard<std::mutex> l(mu_);
+  old.swap(fn_);
+}
+
+void ClientGone::Fire() {
+  std::function<void()> fn;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (gone_) return;
+    gone_ = true;
+    fn.swap(fn_);
+  }
+  if (fn) fn();
+}
 
 namespace {
 
@@ -36,7 +72,19 @@ std::string ErrorBody(std::string_view code, std::string_view message) {
   return out;
 }
 
-class Session;
+// What the server's registry of sheddable connections sees of a session.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // Closes the connection (from any thread).
+  virtual void Close() = 0;
+  // Chosen to be shed (under the registry's lock): the session closes
+  // instead of leaving the idle state.
+  virtual void MarkShed() = 0;
+};
+
+// Sheddable classes, in the order they are shed.
+enum IdleClass { kKeepAliveIdle = 0, kNewIdle = 1, kReadingHeader = 2 };
 
 }  // namespace
 
@@ -57,11 +105,28 @@ struct HttpServer::Impl {
   uint16_t port = 0;
   std::mutex mu;
   std::condition_variable idle_cv;  // in_flight reached 0
-  std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>>
+  std::set<std::weak_ptr<SessionBase>,
+           std::owner_less<std::weak_ptr<SessionBase>>>
       sessions;  // guarded by mu
   bool shut_down = false;
+  std::optional<ssl::context> tls;  // set: the listener speaks TLS only
+  asio::steady_timer accept_backoff{ioc};
+  std::chrono::milliseconds backoff{0};
+
+  // Connections that may be shed, by (class, order of becoming idle).
+  using IdleKey = std::pair<int, uint64_t>;
+  std::mutex idle_mu;
+  std::map<IdleKey, std::weak_ptr<SessionBase>> idle;  // guarded by idle_mu
+  uint64_t idle_order = 0;                             // guarded by idle_mu
+  std::atomic<uint64_t> shed{0};
 
   void Accept();
+  void OnAccept(beast::error_code ec, tcp::socket s);
+  // Closes the connection idle longest; false when none is idle.
+  bool ShedOne(std::string_view why);
+  void Refused(int status, std::string_view reason) {
+    if (options.on_refused) options.on_refused(status, reason);
+  }
   // Reserves `n` body bytes within max_buffered_body_bytes; false (and
   // nothing reserved) when they do not fit.
   bool Reserve(size_t n) {
@@ -83,61 +148,128 @@ struct HttpServer::Impl {
 
 namespace {
 
-class Session : public std::enable_shared_from_this<Session> {
+// One connection. `Stream` is beast::tcp_stream, or an ssl_stream over one.
+template <class Stream>
+class Session : public SessionBase,
+                public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
+
  public:
-  Session(tcp::socket socket, HttpServer::Impl* server)
-      : stream_(std::move(socket)),
+  template <class... Args>
+  Session(tcp::socket socket, HttpServer::Impl* server, Args&&... args)
+      : stream_(std::move(socket), std::forward<Args>(args)...),
         idle_timer_(stream_.get_executor()),
         // Bounded: a header, or a chunk-size line, never grows it past the
         // header limit (Beast answers buffer_overflow, a 400).
         buffer_(server->options.max_header_bytes + kBufferSlack),
         server_(server) {
     beast::error_code ec;
-    auto ep = stream_.socket().remote_endpoint(ec);
+    auto ep = Socket().remote_endpoint(ec);
     if (!ec)
       remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
 
-  ~Session() {
+  ~Session() override {
+    Unregister();
     ReleaseBody();
     server_->connections.fetch_sub(1);
   }
 
   void Start() {
     asio::dispatch(stream_.get_executor(),
-                   beast::bind_front_handler(&Session::WaitForRequest,
-                                             shared_from_this()));
+                   [self = shared_from_this()] { self->Begin(); });
   }
 
-  // Closes the connection (from any thread).
-  void Close() {
+  void Close() override {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
       beast::error_code ec;
+      self->closed_ = true;
       self->idle_timer_.cancel();
-      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-      self->stream_.close();
+      self->Socket().shutdown(tcp::socket::shutdown_both, ec);
+      self->Lowest().close();
     });
   }
 
  private:
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+  tcp::socket& Socket() { return Lowest().socket(); }
+
+  void Begin() {
+    if constexpr (kTls) {
+      // The handshake is part of sending the first header.
+      Register(kNewIdle);
+      Lowest().expires_after(server_->options.header_timeout);
+      stream_.async_handshake(
+          ssl::stream_base::server,
+          [self = shared_from_this()](beast::error_code ec) {
+            if (ec) {
+              if (!self->closed_) self->server_->Refused(0, "tls_handshake");
+              return self->Finish();
+            }
+            self->Lowest().expires_never();
+            self->WaitForRequest();
+          });
+    } else {
+      WaitForRequest();
+    }
+  }
+
+  // The registry of sheddable connections (see HttpServer::Impl::idle).
+  void Register(IdleClass cls, bool keep_order = false) {
+    std::lock_guard<std::mutex> l(server_->idle_mu);
+    if (shed_) return;
+    uint64_t order = idle_key_ ? idle_key_->second : 0;
+    if (idle_key_) server_->idle.erase(*idle_key_);
+    if (!keep_order || !idle_key_) order = ++server_->idle_order;
+    idle_key_ = HttpServer::Impl::IdleKey(cls, order);
+    server_->idle.emplace(*idle_key_, this->weak_from_this());
+  }
+  // Leaves the registry; false when the connection was chosen to be shed
+  // (it is closing).
+  bool Unregister() {
+    std::lock_guard<std::mutex> l(server_->idle_mu);
+    if (idle_key_) server_->idle.erase(*idle_key_);
+    idle_key_.reset();
+    return !shed_;
+  }
+
+  void MarkShed() override {
+    shed_ = true;
+    idle_key_.reset();
+  }
+
   // Idle phase: wait for the first byte of the next request.
   void WaitForRequest() {
     if (server_->stopping) return Finish();
+    Register(served_ ? kKeepAliveIdle : kNewIdle);
     if (buffer_.size() > 0) return ReadHeader();
-    idle_timer_.expires_after(server_->options.idle_timeout);
-    idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec) self->stream_.close();  // idle too long
-    });
-    stream_.socket().async_wait(
-        tcp::socket::wait_read,
-        [self = shared_from_this()](beast::error_code ec) {
-          self->idle_timer_.cancel();
-          if (ec) return self->Finish();
-          self->ReadHeader();
-        });
+    if constexpr (kTls) {
+      // TLS may hold decrypted bytes the socket no longer signals: read.
+      Lowest().expires_after(server_->options.idle_timeout);
+      stream_.async_read_some(
+          buffer_.prepare(kReadChunk),
+          [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+            if (ec) return self->Finish();
+            self->buffer_.commit(n);
+            self->ReadHeader();
+          });
+    } else {
+      idle_timer_.expires_after(server_->options.idle_timeout);
+      idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (!ec) self->Lowest().close();  // idle too long
+      });
+      Socket().async_wait(tcp::socket::wait_read,
+                          [self = shared_from_this()](beast::error_code ec) {
+                            self->idle_timer_.cancel();
+                            if (ec) return self->Finish();
+                            self->ReadHeader();
+                          });
+    }
   }
 
   void ReadHeader() {
+    Register(kReadingHeader, /*keep_order=*/true);
     parser_.emplace();
     parser_->header_limit(
         static_cast<std::uint32_t>(server_->options.max_header_bytes));
@@ -147,49 +279,67 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     parser_->on_chunk_header(chunk_budget_);
     over_budget_ = false;
-    stream_.expires_after(server_->options.header_timeout);
+    Lowest().expires_after(server_->options.header_timeout);
     http::async_read_header(
         stream_, buffer_, *parser_,
-        beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+        [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+          self->OnHeader(ec, n);
+        });
   }
 
   // The header is read, no body byte yet (beyond what arrived with the
   // header): refuse here whatever can be refused without the body.
   void OnHeader(beast::error_code ec, std::size_t) {
+    if (!Unregister()) return Finish();  // shed meanwhile
     if (ec) return OnReadError(ec);
     const auto& req = parser_->get();
     const auto& options = server_->options;
-    if (req.target().size() > options.max_url_bytes) {
-      return Refuse(414, "too_large", "URL too long");
+    const std::string_view target(req.target().data(), req.target().size());
+    if (target.size() > options.max_url_bytes) {
+      return Refuse(414, "url_too_long", "too_large", "URL too long");
+    }
+    if (!options.only_paths.empty()) {
+      const std::string_view path = target.substr(0, target.find('?'));
+      bool listed = false;
+      for (const auto& p : options.only_paths) listed = listed || p == path;
+      if (!listed) {
+        return Refuse(404, "not_served", "not_found",
+                      "this listener serves only the health, readiness and "
+                      "metrics endpoints");
+      }
     }
     if (options.authorize &&
         !options.authorize(
-            std::string_view(req.target().data(), req.target().size()),
+            std::string_view(req.method_string().data(),
+                             req.method_string().size()),
+            target,
             std::string_view(req[http::field::authorization].data(),
                              req[http::field::authorization].size()))) {
-      return Refuse(401, "unauthorized", "missing or wrong bearer token",
+      return Refuse(401, "unauthorized", "unauthorized",
+                    "missing or wrong bearer token",
                     {"WWW-Authenticate", "Bearer"});
     }
     // Only /v1 routes take a body: the health, readiness and metrics
     // endpoints must not let a client without a token hold the body budget.
-    const std::string_view target(req.target().data(), req.target().size());
     const bool v1 = target == "/v1" || target.starts_with("/v1/") ||
                     target.starts_with("/v1?");
     if (!v1 &&
         (parser_->chunked() || parser_->content_length().value_or(0) > 0)) {
-      return Refuse(413, "too_large", "this endpoint takes no request body");
+      return Refuse(413, "body_not_allowed", "too_large",
+                    "this endpoint takes no request body");
     }
     // The parser has validated Content-Length (digits, no overflow).
     if (auto len = parser_->content_length()) {
       if (*len > options.max_body_bytes) {
-        return Refuse(413, "too_large", "request body too large");
+        return Refuse(413, "body_too_large", "too_large",
+                      "request body too large");
       }
       if (*len > 0 && !ReserveBody(static_cast<size_t>(*len))) {
         return RefuseBusy();
       }
     }
     parser_->body_limit(options.max_body_bytes);  // chunked bodies too
-    stream_.expires_after(options.body_timeout);
+    Lowest().expires_after(options.body_timeout);
     const auto expect = req[http::field::expect];
     if (req.version() >= 11 && !parser_->is_done() &&
         beast::iequals(expect, "100-continue")) {
@@ -207,7 +357,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadBody() {
     http::async_read(
         stream_, buffer_, *parser_,
-        beast::bind_front_handler(&Session::OnBody, shared_from_this()));
+        [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+          self->OnBody(ec, n);
+        });
   }
 
   bool ReserveBody(size_t n) {
@@ -221,7 +373,7 @@ class Session : public std::enable_shared_from_this<Session> {
     reserved_ = 0;
   }
   void RefuseBusy() {
-    Refuse(503, "unavailable",
+    Refuse(503, "body_budget", "unavailable",
            "the server is buffering too many request bodies; retry",
            {"Retry-After", "1"});
   }
@@ -248,62 +400,96 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnReadError(beast::error_code ec) {
     if (over_budget_) return RefuseBusy();
     if (ec == http::error::body_limit) {
-      return Refuse(413, "too_large", "request body too large");
+      return Refuse(413, "body_too_large", "too_large",
+                    "request body too large");
     }
     if (ec == http::error::header_limit) {
-      return Refuse(431, "bad_request", "request headers too large");
+      return Refuse(431, "headers_too_large", "bad_request",
+                    "request headers too large");
     }
+    if (closed_) return Finish();  // shed, or shut down
     if (ec == beast::error::timeout) {
-      if (server_->options.on_refused)
-        server_->options.on_refused(408, "timeout");
+      server_->Refused(408, "timeout");
       return Finish();
     }
     if (ec == http::error::end_of_stream || ec == asio::error::eof ||
         ec == asio::error::connection_reset ||
-        ec == asio::error::operation_aborted) {
+        ec == asio::error::operation_aborted ||
+        ec == ssl::error::stream_truncated) {
       return Finish();
     }
-    Refuse(400, "bad_request", "malformed HTTP request");
+    Refuse(400, "malformed", "bad_request", "malformed HTTP request");
   }
 
   void OnBody(beast::error_code ec, std::size_t) {
     if (ec) return OnReadError(ec);
-    stream_.expires_never();
+    Lowest().expires_never();
     auto& req = parser_->get();
     HttpRequest r;
-    r.method = std::string(req.method_string());
+    r.head = req.method() == http::verb::head;
+    r.method = r.head ? std::string("GET") : std::string(req.method_string());
     r.target = std::string(req.target());
     r.authorization = std::string(req[http::field::authorization]);
     r.content_type = std::string(req[http::field::content_type]);
     r.body = std::move(req.body());
     r.remote = remote_;
+    r.gone = std::make_shared<ClientGone>();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
+    head_ = r.head;
+    served_ = true;
+    gone_ = r.gone;
     server_->in_flight.fetch_add(1);
+    WatchForDisconnect();
     auto self = shared_from_this();
     server_->handler(std::move(r), [self](HttpResponse resp) {
       asio::post(self->stream_.get_executor(),
                  [self, resp = std::move(resp)]() mutable {
                    self->ReleaseBody();  // the request is done with it
+                   self->answered_ = true;
+                   if (self->gone_) self->gone_->Clear();
+                   self->gone_.reset();
+                   beast::error_code ignored;
+                   self->Socket().cancel(ignored);  // the disconnect watch
                    self->Write(std::move(resp), self->keep_alive_);
                    self->server_->RequestDone();
                  });
     });
   }
 
+  // While the handler works on a request, notice a client that closes its
+  // connection: the socket turns readable and a peek finds the end of the
+  // stream (or an error). Bytes of a pipelined request end the watch.
+  void WatchForDisconnect() {
+    if (buffer_.size() > 0) return;  // pipelined bytes already here
+    answered_ = false;
+    Socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](
+                                                    beast::error_code ec) {
+      if (self->answered_ || ec == asio::error::operation_aborted) return;
+      char byte;
+      const ssize_t n = ::recv(self->Socket().native_handle(), &byte, 1,
+                               MSG_PEEK | MSG_DONTWAIT);
+      if (ec || n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        if (self->gone_) self->gone_->Fire();
+      } else if (n < 0) {
+        self->WatchForDisconnect();  // spurious wake-up
+      }
+    });
+  }
+
   // Answers a request refused before its body was (fully) read, then
   // closes with a linger (see LingeringClose).
-  void Refuse(int status, std::string_view code, std::string_view message,
+  void Refuse(int status, std::string_view reason, std::string_view code,
+              std::string_view message,
               std::pair<std::string, std::string> header = {}) {
     ReleaseBody();
-    if (server_->options.on_refused) {
-      server_->options.on_refused(status, std::string(message));
-    }
+    server_->Refused(status, reason);
     HttpResponse resp;
     resp.status = status;
     resp.body = ErrorBody(code, message);
     if (!header.first.empty()) resp.headers.push_back(std::move(header));
     version_ = 11;
+    head_ = false;
     Write(std::move(resp), false, /*linger=*/true);
   }
 
@@ -314,15 +500,17 @@ class Session : public std::enable_shared_from_this<Session> {
   // in bytes and time, then close.
   void LingeringClose() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    Socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return Finish();
     buffer_.consume(buffer_.size());
     lingered_ = 0;
-    stream_.expires_after(server_->options.linger_timeout);
+    Lowest().expires_after(server_->options.linger_timeout);
     Discard();
   }
   void Discard() {
-    stream_.async_read_some(
+    // The raw socket: after a TLS answer, what follows is discarded
+    // undecrypted.
+    Lowest().async_read_some(
         buffer_.prepare(kDiscardChunk),
         [self = shared_from_this()](beast::error_code ec, std::size_t n) {
           self->lingered_ += n;
@@ -343,72 +531,189 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive = keep_alive && !server_->stopping;
     res->keep_alive(keep_alive);
     res->prepare_payload();
-    stream_.expires_after(server_->options.body_timeout);
-    http::async_write(stream_, *res,
-                      [self = shared_from_this(), res, keep_alive, linger](
-                          beast::error_code ec, std::size_t) {
-                        if (!ec && linger) return self->LingeringClose();
-                        if (ec || !keep_alive) return self->Finish();
-                        self->stream_.expires_never();
-                        self->WaitForRequest();
-                      });
+    if (head_) {
+      // The length a GET would answer, no body.
+      const size_t length = res->body().size();
+      res->body().clear();
+      res->content_length(length);
+    }
+    Lowest().expires_after(server_->options.body_timeout);
+    auto sr =
+        std::make_shared<http::response_serializer<http::string_body>>(*res);
+    if (head_) sr->split(true);
+    auto done = [self = shared_from_this(), res, sr, keep_alive, linger](
+                    beast::error_code ec, std::size_t) {
+      if (!ec && linger) return self->LingeringClose();
+      if (ec || !keep_alive) return self->Finish();
+      self->Lowest().expires_never();
+      self->WaitForRequest();
+    };
+    if (head_) {
+      http::async_write_header(stream_, *sr, std::move(done));
+    } else {
+      http::async_write(stream_, *sr, std::move(done));
+    }
   }
 
   void Finish() {
     beast::error_code ec;
+    Unregister();
     idle_timer_.cancel();
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.close();
+    Socket().shutdown(tcp::socket::shutdown_send, ec);
+    Lowest().close();
   }
 
   static constexpr size_t kDiscardChunk = 16 << 10;
+  static constexpr size_t kReadChunk = 16 << 10;
   static constexpr size_t kBufferSlack = 64 << 10;
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   asio::steady_timer idle_timer_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   HttpServer::Impl* server_;
   std::string remote_;
   bool keep_alive_ = true;
+  bool head_ = false;  // the request being answered is a HEAD
   unsigned version_ = 11;
   size_t reserved_ = 0;       // body bytes reserved in server_->buffered
   bool over_budget_ = false;  // a chunk did not fit the budget
   size_t lingered_ = 0;       // bytes discarded while lingering
+  bool served_ = false;       // answered a request: keep-alive idle now
+  bool closed_ = false;       // Close() ran
+  bool answered_ = true;      // no request with the handler
+  std::shared_ptr<ClientGone> gone_;  // of the request with the handler
+  // Registry state, guarded by server_->idle_mu.
+  std::optional<HttpServer::Impl::IdleKey> idle_key_;
+  bool shed_ = false;
   ChunkBudget chunk_budget_{this};
 };
 
 }  // namespace
 
 void HttpServer::Impl::Accept() {
-  acceptor.async_accept(
-      asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
-        if (ec) {
-          if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
-            return;
-          }
-          return Accept();  // e.g. EMFILE: keep serving the others
-        }
-        if (connections.load() >= options.max_connections) {
-          beast::error_code ignored;
-          s.close(ignored);
-          if (options.on_refused)
-            options.on_refused(503, "too many connections");
-        } else {
-          connections.fetch_add(1);
-          auto session = std::make_shared<Session>(std::move(s), this);
-          {
-            std::lock_guard<std::mutex> l(mu);
-            for (auto it = sessions.begin(); it != sessions.end();) {
-              it = it->expired() ? sessions.erase(it) : std::next(it);
-            }
-            sessions.insert(session);
-          }
-          session->Start();
-        }
-        Accept();
-      });
+  acceptor.async_accept(asio::make_strand(ioc),
+                        [this](beast::error_code ec, tcp::socket s) {
+                          OnAccept(ec, std::move(s));
+                        });
 }
+
+bool HttpServer::Impl::ShedOne(std::string_view why) {
+  std::shared_ptr<SessionBase> victim;
+  {
+    std::lock_guard<std::mutex> l(idle_mu);
+    while (!victim && !idle.empty()) {
+      auto it = idle.begin();
+      victim = it->second.lock();
+      idle.erase(it);
+      // Marked under the lock: the session, about to leave the idle
+      // state, sees it and closes instead of going on.
+      if (victim) victim->MarkShed();
+    }
+  }
+  if (!victim) return false;
+  victim->Close();
+  shed.fetch_add(1, std::memory_order_relaxed);
+  Refused(0, why);
+  return true;
+}
+
+void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket s) {
+  if (ec) {
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+    // Out of file descriptors (or kernel memory): free one by shedding an
+    // idle connection, and back off instead of spinning on accept.
+    Refused(0, "accept_error");
+    ShedOne("idle_shed");
+    backoff = std::min(std::chrono::milliseconds(1000),
+                       std::max(std::chrono::milliseconds(10), backoff * 2));
+    accept_backoff.expires_after(backoff);
+    accept_backoff.async_wait([this](beast::error_code wec) {
+      if (!wec) Accept();
+    });
+    return;
+  }
+  backoff = std::chrono::milliseconds(0);
+  if (connections.load() >= options.max_connections && !ShedOne("idle_shed")) {
+    beast::error_code ignored;
+    s.close(ignored);
+    Refused(503, "too_many_connections");
+    return Accept();
+  }
+  connections.fetch_add(1);
+  std::shared_ptr<SessionBase> base;
+  if (tls) {
+    auto session =
+        std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+            std::move(s), this, *tls);
+    session->Start();
+    base = std::move(session);
+  } else {
+    auto session =
+        std::make_shared<Session<beast::tcp_stream>>(std::move(s), this);
+    session->Start();
+    base = std::move(session);
+  }
+  {
+    std::lock_guard<std::mutex> l(mu);
+    for (auto it = sessions.begin(); it != sessions.end();) {
+      it = it->expired() ? sessions.erase(it) : std::next(it);
+    }
+    sessions.insert(base);
+  }
+  Accept();
+}
+
+namespace {
+
+// The certificate chain, its key and (for mutual TLS) the client CA, with
+// errors that name the file.
+Result<ssl::context> MakeTlsContext(const HttpServerOptions& o) {
+  ssl::context ctx(ssl::context::tls_server);
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                  ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                  ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+  auto readable = [](const std::string& path) {
+    std::ifstream f(path);
+    return f.good();
+  };
+  for (const std::string* f :
+       {&o.tls_cert_file, &o.tls_key_file, &o.tls_client_ca_file}) {
+    if (!f->empty() && !readable(*f)) {
+      return Status::InvalidArgument("tls: cannot read " + *f);
+    }
+  }
+  beast::error_code ec;
+  ctx.use_certificate_chain_file(o.tls_cert_file, ec);
+  if (ec) {
+    return Status::InvalidArgument(
+        "tls: " + o.tls_cert_file +
+        " is not a PEM certificate chain: " + ec.message());
+  }
+  ctx.use_private_key_file(o.tls_key_file, ssl::context::pem, ec);
+  if (ec) {
+    return Status::InvalidArgument(
+        "tls: " + o.tls_key_file + ": " + ec.message() +
+        " (it must be the PEM private key of " + o.tls_cert_file + ")");
+  }
+  if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+    return Status::InvalidArgument("tls: the key in " + o.tls_key_file +
+                                   " does not match the certificate in " +
+                                   o.tls_cert_file);
+  }
+  if (!o.tls_client_ca_file.empty()) {
+    ctx.load_verify_file(o.tls_client_ca_file, ec);
+    if (ec) {
+      return Status::InvalidArgument(
+          "tls: " + o.tls_client_ca_file +
+          " holds no PEM CA certificate: " + ec.message());
+    }
+    ctx.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+  }
+  return ctx;
+}
+
+}  // namespace
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -422,6 +727,11 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options,
   if (ec) {
     return Status::InvalidArgument("http: bad address '" + impl->options.host +
                                    "': " + ec.message());
+  }
+  if (!impl->options.tls_cert_file.empty()) {
+    auto tls = MakeTlsContext(impl->options);
+    if (!tls.ok()) return tls.status();
+    impl->tls.emplace(std::move(tls).value());
   }
   tcp::endpoint ep(address, impl->options.port);
   impl->acceptor.open(ep.protocol(), ec);
@@ -449,6 +759,7 @@ HttpServer::~HttpServer() {
 }
 
 uint16_t HttpServer::port() const { return impl_->port; }
+uint64_t HttpServer::shed_connections() const { return impl_->shed.load(); }
 size_t HttpServer::active_connections() const {
   return impl_->connections.load();
 }

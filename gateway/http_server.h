@@ -1,7 +1,8 @@
 // HttpServer: HTTP/1.1 on Boost.Beast/Asio, kept out of every other header.
 //
-// Keep-alive connections, several I/O threads, limits on URL, headers and
-// body, and three timeouts: idle (waiting for the next request on a
+// Keep-alive connections, several I/O threads, optional TLS (OpenSSL, kept
+// inside http_server.cc), limits on URL, headers and body, and three
+// timeouts: idle (waiting for the next request on a
 // keep-alive connection), header read, and body read. Once the header is
 // read, and before any body byte is, a request is checked: URL length,
 // authorization (the `authorize` hook), declared body size, and a global
@@ -11,7 +12,13 @@
 // answered with `Connection: close` and a lingering close: the sending side
 // is shut down, and what the client still sends is read and discarded (up
 // to a bound) so that a client that writes its whole body before reading
-// sees the status instead of a reset. A request is handed to
+// sees the status instead of a reset. At max_connections, a new connection
+// is admitted by closing the connection idle longest (keep-alive idle
+// first, then connections that sent nothing, then ones still sending their
+// header); when no connection is idle it is refused. When accept fails
+// for lack of file descriptors, the server sheds an idle connection and
+// backs off instead of spinning. HEAD is answered for every GET route (the
+// handler sees a GET with `head` set). A request is handed to
 // the Handler once fully read; the handler answers through the Responder,
 // from any thread and at any later time (handlers never block I/O threads
 // on the writer). Requests on one connection are answered in order, one at
@@ -26,6 +33,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,13 +43,36 @@
 
 namespace deltakv::gateway {
 
+// Tells a handler that the client went away while its request was being
+// handled (a request parked on a causal token, say), so that it can free
+// what the request holds. Seen when the client closes its connection
+// without sending more; a client that pipelines another request is not
+// watched further. Thread-safe.
+class ClientGone {
+ public:
+  // Runs `fn` once, when the client is gone (at once if it is already).
+  // Replaces an earlier callback that has not run.
+  void OnGone(std::function<void()> fn);
+  // Drops the callback (the request is answered).
+  void Clear();
+  // The server's side.
+  void Fire();
+
+ private:
+  std::mutex mu_;
+  bool gone_ = false;
+  std::function<void()> fn_;
+};
+
 struct HttpRequest {
-  std::string method;  // "GET", "POST", ...
+  std::string method;  // "GET", "POST", ...; a HEAD request arrives as GET
+  bool head = false;   // ... with this set: the answer's body is not sent
   std::string target;  // path and query, as sent
   std::string authorization;
   std::string content_type;
   std::string body;
-  std::string remote;  // peer address:port
+  std::string remote;                // peer address:port
+  std::shared_ptr<ClientGone> gone;  // never null
 };
 
 struct HttpResponse {
@@ -84,13 +115,16 @@ struct HttpServerOptions {
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds body_timeout{30000};
-  // Called with (target, Authorization header) once a request's header is
-  // read; false answers 401 without reading the body. Unset: every request
-  // is authorized here (the handler may still refuse it).
-  std::function<bool(std::string_view, std::string_view)> authorize;
-  // Called for requests refused before they reach the handler (limits,
-  // malformed HTTP), for metrics and logs: (status, reason).
-  std::function<void(int, const std::string&)> on_refused;
+  // Called with (method, target, Authorization header) once a request's
+  // header is read; false answers 401 without reading the body. Unset:
+  // every request is authorized here (the handler may still refuse it).
+  std::function<bool(std::string_view, std::string_view, std::string_view)>
+      authorize;
+  // Called for requests and connections refused or closed before they
+  // reach the handler (limits, malformed HTTP, timeouts, shedding), for
+  // metrics: (HTTP status, or 0 when none was sent; a short reason label
+  // such as "body_too_large" or "idle_shed").
+  std::function<void(int, std::string_view)> on_refused;
 };
 
 class HttpServer {
@@ -111,6 +145,8 @@ class HttpServer {
   void Shutdown(std::chrono::milliseconds grace);
 
   size_t active_connections() const;
+  // Idle connections closed to admit new ones near max_connections.
+  uint64_t shed_connections() const;
   size_t in_flight() const;
   // Body bytes reserved right now (see max_buffered_body_bytes).
   size_t buffered_body_bytes() const;

@@ -9,7 +9,7 @@ namespace deltakv::gateway {
 
 namespace {
 constexpr int kStatuses[] = {200, 400, 401, 404, 405, 408, 409, 413,
-                             414, 415, 431, 500, 503, 504, 0,   0};
+                             414, 415, 431, 499, 500, 503, 504, 0};
 }
 
 size_t Metrics::StatusSlot(int status) {
@@ -31,8 +31,11 @@ void Metrics::Observe(const RouteSpec* route, int status, double seconds) {
                                 std::memory_order_relaxed);
 }
 
-void Metrics::CountRefused(int status) {
-  refused_[StatusSlot(status)].fetch_add(1, std::memory_order_relaxed);
+void Metrics::CountRefused(int status, std::string_view reason) {
+  size_t i = 0;
+  while (i + 1 < kReasons.size() && reason != kReasons[i]) ++i;
+  refused_[i].fetch_add(1, std::memory_order_relaxed);
+  (void)status;  // each reason has one status (docs/api.md)
 }
 
 std::string Metrics::Render(const replication::Replica& replica,
@@ -75,17 +78,26 @@ std::string Metrics::Render(const replication::Replica& replica,
     }
   }
   out +=
-      "# HELP deltakv_http_refused_total Requests refused before routing "
-      "(limits, malformed HTTP, timeouts).\n";
+      "# HELP deltakv_http_refused_total Requests and connections refused "
+      "or closed by the HTTP layer before routing, by reason.\n";
   out += "# TYPE deltakv_http_refused_total counter\n";
-  for (size_t s = 0; s < kStatusSlots; ++s) {
-    uint64_t n = refused_[s].load(std::memory_order_relaxed);
-    if (n == 0) continue;
+  for (size_t i = 0; i < kReasons.size(); ++i) {
     std::snprintf(line, sizeof line,
-                  "deltakv_http_refused_total{status=\"%s\"} %llu\n",
-                  status_label(s).c_str(), static_cast<unsigned long long>(n));
+                  "deltakv_http_refused_total{reason=\"%s\"} %llu\n",
+                  kReasons[i],
+                  static_cast<unsigned long long>(
+                      refused_[i].load(std::memory_order_relaxed)));
     out += line;
   }
+  std::snprintf(line, sizeof line,
+                "# HELP deltakv_http_open_connections Open HTTP connections "
+                "by listener.\n"
+                "# TYPE deltakv_http_open_connections gauge\n"
+                "deltakv_http_open_connections{listener=\"api\"} %zu\n"
+                "deltakv_http_open_connections{listener=\"admin\"} %zu\n",
+                api_connections_ ? api_connections_() : size_t{0},
+                admin_connections_ ? admin_connections_() : size_t{0});
+  out += line;
   out += "# HELP deltakv_http_request_duration_seconds Request latency.\n";
   out += "# TYPE deltakv_http_request_duration_seconds histogram\n";
   uint64_t cumulative = 0;

@@ -9,7 +9,9 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "gateway/request_map.h"
 
@@ -28,7 +30,15 @@ class Metrics {
 
   // `route` is nullptr for requests that matched no route.
   void Observe(const RouteSpec* route, int status, double seconds);
-  void CountRefused(int status);
+  // A request or connection refused or closed by the HTTP layer before
+  // routing: its status (0: none sent) and reason label.
+  void CountRefused(int status, std::string_view reason);
+  // Open connections, per listener, read at render time.
+  void SetConnectionGauges(std::function<size_t()> api,
+                           std::function<size_t()> admin) {
+    api_connections_ = std::move(api);
+    admin_connections_ = std::move(admin);
+  }
   // A request refused because too many were parked (tokens, regions).
   void CountParkedRefused() { parked_refused_.fetch_add(1); }
   std::string Render(const replication::Replica& replica,
@@ -45,7 +55,15 @@ class Metrics {
   std::array<std::atomic<uint64_t>, kBucketsSeconds.size() + 1> buckets_{};
   std::atomic<uint64_t> latency_count_{0};
   std::atomic<uint64_t> latency_sum_micros_{0};
-  std::array<std::atomic<uint64_t>, kStatusSlots> refused_{};
+  static constexpr std::array<const char*, 14> kReasons = {
+      "url_too_long",         "not_served",     "unauthorized",
+      "body_not_allowed",     "body_too_large", "body_budget",
+      "headers_too_large",    "malformed",      "timeout",
+      "too_many_connections", "idle_shed",      "accept_error",
+      "tls_handshake",        "other"};
+  std::array<std::atomic<uint64_t>, kReasons.size()> refused_{};
+  std::function<size_t()> api_connections_;
+  std::function<size_t()> admin_connections_;
   std::atomic<uint64_t> parked_refused_{0};
 };
 

@@ -277,7 +277,7 @@ bool MapQuery(MappedRequest* r, std::string_view query, ApiError* error) {
     } else if (name == "wait_regions") {
       if (!number(&r->wait_regions, 64)) return false;
     } else if (name == "timeout_ms") {
-      if (!number(&r->timeout_ms, 600000)) return false;
+      if (!number(&r->timeout_ms, kMaxTimeoutMs)) return false;
     }
     // Unknown parameters are ignored.
   }
@@ -290,6 +290,46 @@ const std::vector<RouteSpec>& RouteTable() { return kRoutes; }
 
 const RouteSpec& SpecOf(Route route) {
   return kRoutes[static_cast<size_t>(route)];
+}
+
+namespace {
+
+// The route of (method, path), or nullptr; *path_matched tells whether
+// another method has the path (405 rather than 404).
+const RouteSpec* Match(std::string_view method, std::string_view path,
+                       bool* path_matched, std::string_view* raw_key) {
+  std::vector<std::string_view> segs = Split(path.substr(1), '/');
+  for (const RouteSpec& spec : kRoutes) {
+    std::vector<std::string_view> tmpl =
+        Split(std::string_view(spec.path).substr(1), '/');
+    if (tmpl.size() != segs.size()) continue;
+    bool match = true;
+    std::string_view key;
+    for (size_t i = 0; i < tmpl.size() && match; ++i) {
+      if (tmpl[i] == "{key}") {
+        key = segs[i];
+      } else if (tmpl[i] != segs[i]) {
+        match = false;
+      }
+    }
+    if (!match) continue;
+    *path_matched = true;
+    if (method == spec.method) {
+      *raw_key = key;
+      return &spec;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const RouteSpec* MatchRoute(std::string_view method, std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  if (path.empty() || path[0] != '/') return nullptr;
+  bool path_matched = false;
+  std::string_view raw_key;
+  return Match(method, path, &path_matched, &raw_key);
 }
 
 std::optional<MappedRequest> MapRequest(std::string_view method,
@@ -306,31 +346,9 @@ std::optional<MappedRequest> MapRequest(std::string_view method,
     *error = BadRequest("the request target must be an absolute path");
     return std::nullopt;
   }
-  std::vector<std::string_view> segs = Split(path.substr(1), '/');
-  const RouteSpec* found = nullptr;
   bool path_matched = false;
   std::string_view raw_key;
-  for (const RouteSpec& spec : kRoutes) {
-    std::vector<std::string_view> tmpl =
-        Split(std::string_view(spec.path).substr(1), '/');
-    if (tmpl.size() != segs.size()) continue;
-    bool match = true;
-    std::string_view key;
-    for (size_t i = 0; i < tmpl.size() && match; ++i) {
-      if (tmpl[i] == "{key}") {
-        key = segs[i];
-      } else if (tmpl[i] != segs[i]) {
-        match = false;
-      }
-    }
-    if (!match) continue;
-    path_matched = true;
-    if (method == spec.method) {
-      found = &spec;
-      raw_key = key;
-      break;
-    }
-  }
+  const RouteSpec* found = Match(method, path, &path_matched, &raw_key);
   if (found == nullptr) {
     *error = path_matched
                  ? Err(405, "method_not_allowed",

@@ -86,6 +86,14 @@ struct MappedRequest {
   uint32_t timeout_ms = 5000;  // for after / wait_regions
 };
 
+// The route a request goes to, from its method and target alone (no
+// validation); nullptr when none.
+const RouteSpec* MatchRoute(std::string_view method, std::string_view target);
+
+// The longest ?timeout_ms= (a parked request holds a connection and a
+// slot of --max-parked-requests).
+inline constexpr uint32_t kMaxTimeoutMs = 60000;
+
 // Routes and validates. On failure sets *error (status 400, 404, 405, 413
 // or 415) and returns nullopt.
 std::optional<MappedRequest> MapRequest(std::string_view method,

@@ -2,7 +2,9 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -50,6 +52,35 @@ Result<gateway::Auth> LoadAuth(const gateway::ServerConfig& c) {
   // yield tokens.
   if (c.tokens_given) return gateway::Auth::FromList(c.tokens);
   return gateway::Auth();
+}
+
+// Connections the admin listener (probes, scrapers) takes at once.
+constexpr size_t kAdminConnections = 64;
+// File descriptors kept for LMDB, ZeroMQ, logs and accept bursts.
+constexpr size_t kReservedFds = 256;
+
+// Raises the soft limit on open files to the hard limit, and lowers
+// *max_connections to what it leaves room for. Returns a warning, if any.
+std::string FitConnectionsToFdLimit(size_t* max_connections, bool admin) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return {};
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  const size_t limit = rl.rlim_cur == RLIM_INFINITY
+                           ? std::numeric_limits<size_t>::max()
+                           : static_cast<size_t>(rl.rlim_cur);
+  const size_t other = kReservedFds + (admin ? kAdminConnections : 0);
+  if (limit >= other + *max_connections) return {};
+  const size_t fit = limit > other + 16 ? limit - other : 16;
+  std::string warning =
+      "--max-connections " + std::to_string(*max_connections) +
+      " does not fit the open-file limit " + std::to_string(limit) +
+      "; using " + std::to_string(fit);
+  *max_connections = fit;
+  return warning;
 }
 
 }  // namespace
@@ -162,6 +193,22 @@ int main(int argc, char** argv) {
     if (streams_ptr) streams_ptr->Notify();
   });
 
+  size_t max_connections = static_cast<size_t>(c.max_connections);
+  const std::string fd_warning =
+      FitConnectionsToFdLimit(&max_connections, !c.admin_http.empty());
+  if (!fd_warning.empty()) Say(*log, c, spdlog::level::warn, fd_warning);
+  std::atomic<gateway::HttpServer*> api_server{nullptr};
+  std::atomic<gateway::HttpServer*> admin_server{nullptr};
+  api->metrics().SetConnectionGauges(
+      [&api_server] {
+        auto* s = api_server.load();
+        return s ? s->active_connections() : 0;
+      },
+      [&admin_server] {
+        auto* s = admin_server.load();
+        return s ? s->active_connections() : 0;
+      });
+
   gateway::HttpServerOptions ho;
   ho.host = c.http_host;
   ho.port = c.http_port;
@@ -170,40 +217,77 @@ int main(int argc, char** argv) {
   ho.max_buffered_body_bytes = c.max_buffered_body_bytes;
   ho.max_header_bytes = c.max_header_bytes;
   ho.max_url_bytes = c.max_url_bytes;
-  ho.max_connections = c.max_connections;
+  ho.max_connections = max_connections;
   ho.tls_cert_file = c.tls_cert_file;
   ho.tls_key_file = c.tls_key_file;
   ho.tls_client_ca_file = c.tls_client_ca_file;
   ho.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
   ho.header_timeout = std::chrono::milliseconds(c.header_timeout_ms);
   ho.body_timeout = std::chrono::milliseconds(c.body_timeout_ms);
-  ho.authorize = [api_ptr](std::string_view target,
+  ho.authorize = [api_ptr](std::string_view method, std::string_view target,
                            std::string_view authorization) {
-    return api_ptr->Authorized(target, authorization);
+    return api_ptr->AuthorizeHeader(method, target, authorization);
   };
-  ho.on_refused = [api_ptr](int status, const std::string&) {
-    api_ptr->metrics().CountRefused(status);
+  ho.on_refused = [api_ptr](int status, std::string_view reason) {
+    api_ptr->metrics().CountRefused(status, reason);
   };
-  auto server = gateway::HttpServer::Start(
-      ho, [api_ptr](gateway::HttpRequest req, gateway::Responder respond) {
-        api_ptr->Handle(std::move(req), std::move(respond));
-      });
+  auto handler = [api_ptr](gateway::HttpRequest req,
+                           gateway::Responder respond) {
+    api_ptr->Handle(std::move(req), std::move(respond));
+  };
+  auto server = gateway::HttpServer::Start(ho, handler);
   if (!server.ok()) {
     Say(*log, c, spdlog::level::err, server.status().ToString());
-    return 1;
+    return server.status().code() == Code::kInvalidArgument ? 2 : 1;
+  }
+  api_server = server->get();
+  // The admin listener: probes and scrapers get their own connections, so
+  // a flood of the API listener cannot make a pod look dead.
+  Result<std::unique_ptr<gateway::HttpServer>> admin =
+      std::unique_ptr<gateway::HttpServer>();
+  if (!c.admin_http.empty()) {
+    gateway::HttpServerOptions ao;
+    ao.host = c.admin_host;
+    ao.port = c.admin_port;
+    ao.io_threads = 1;
+    ao.max_connections = kAdminConnections;
+    ao.max_header_bytes = c.max_header_bytes;
+    ao.max_url_bytes = c.max_url_bytes;
+    ao.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
+    ao.header_timeout = std::chrono::milliseconds(c.header_timeout_ms);
+    ao.body_timeout = std::chrono::milliseconds(c.body_timeout_ms);
+    ao.only_paths = {"/healthz", "/readyz", "/metrics"};
+    ao.on_refused = ho.on_refused;
+    admin = gateway::HttpServer::Start(ao, handler);
+    if (!admin.ok()) {
+      Say(*log, c, spdlog::level::err,
+          "--admin-http: " + admin.status().ToString());
+      return 1;
+    }
+    admin_server = admin->get();
   }
   const std::string listening =
       c.http_host + ":" + std::to_string((*server)->port());
+  const std::string admin_listening =
+      c.admin_http.empty()
+          ? std::string()
+          : c.admin_host + ":" + std::to_string((*admin)->port());
+  const char* scheme = c.tls_cert_file.empty() ? "http://" : "https://";
   Say(*log, c, spdlog::level::info,
       "deltakv-server region " + c.region + " (replica " +
-          (*replica)->replica_id().ToString() + ") serving http://" +
-          listening + ", data in " + c.data_dir + ", durability " +
-          c.durability);
+          (*replica)->replica_id().ToString() + ") serving " + scheme +
+          listening +
+          (admin_listening.empty()
+               ? std::string()
+               : ", health and metrics on http://" + admin_listening) +
+          ", data in " + c.data_dir + ", durability " + c.durability);
   if (!c.ready_file.empty()) {
+    // Line 1: the API listener; line 2 (with --admin-http): the admin one.
     std::string tmp = c.ready_file + ".tmp";
     {
       std::ofstream f(tmp);
       f << listening << "\n";
+      if (!admin_listening.empty()) f << admin_listening << "\n";
     }
     std::rename(tmp.c_str(), c.ready_file.c_str());
   }
@@ -253,10 +337,14 @@ int main(int argc, char** argv) {
           ": finishing in-flight requests");
   api->SetReady(false);
   (*server)->Shutdown(std::chrono::milliseconds(c.shutdown_grace_ms));
+  api_server = nullptr;
   if (streams) streams->Stop();
   replica->reset();  // drains queued batches, syncs, closes LMDB
+  if (*admin) (*admin)->Shutdown(std::chrono::milliseconds(0));
+  admin_server = nullptr;
   api.reset();
   server->reset();
+  admin->reset();
   Say(*log, c, spdlog::level::info, "stopped");
   return 0;
 }

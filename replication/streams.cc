@@ -217,8 +217,7 @@ void Streams::Impl::Publish() {
   while (published < latest && !stop) {
     uint64_t from = std::max(published + 1, replica->LogStart());
     wire::Frame f;
-    if (!LogFrame(wire::Kind::kDeltas, from, latest, opt.batch_max_bytes,
-                  &f)) {
+    if (!LogFrame(wire::Kind::kDeltas, from, latest, opt.batch_max_bytes, &f)) {
       break;
     }
     Send(*pub, f);
@@ -303,9 +302,10 @@ void Streams::Impl::LinkFailed(Peer& p, const std::string& what,
       std::max<std::chrono::milliseconds>(std::chrono::milliseconds(500),
                                           p.backoff * 2));
   p.retry_at = Clock::now() + p.backoff;
-  log->error("replication: {} from {}: {}; nothing past it is acknowledged, "
-             "retrying in {} ms",
-             what, p.spec.region, s.ToString(), p.backoff.count());
+  log->error(
+      "replication: {} from {}: {}; nothing past it is acknowledged, "
+      "retrying in {} ms",
+      what, p.spec.region, s.ToString(), p.backoff.count());
 }
 
 void Streams::Impl::Ack(Peer& p) {
@@ -348,9 +348,10 @@ void Streams::Impl::ApplyDeltas(Peer& p, wire::Frame& f, bool catchup_reply) {
       RequestCatchup(p);  // the stored watermark is behind ours: re-sync
       return;
     }
-    LinkFailed(p, "applying " + std::to_string(f.first) + ".." +
-                      std::to_string(f.last),
-               s);
+    LinkFailed(
+        p,
+        "applying " + std::to_string(f.first) + ".." + std::to_string(f.last),
+        s);
     return;
   }
   if (!s.ok()) {
@@ -838,8 +839,8 @@ void Streams::SetPeers(std::vector<PeerSpec> peers) {
 std::vector<std::string> Streams::ConfiguredPeers() const {
   std::lock_guard<std::mutex> l(impl_->status_mu);
   std::vector<std::string> out;
-  for (const auto& p : impl_->peers_changed ? impl_->new_peers
-                                            : impl_->configured) {
+  for (const auto& p :
+       impl_->peers_changed ? impl_->new_peers : impl_->configured) {
     out.push_back(p.region);
   }
   return out;
@@ -859,6 +860,16 @@ size_t Streams::RegionsCovering(uint64_t seq) const {
     if (a >= seq) ++n;
   }
   return n;
+}
+
+std::vector<uint64_t> Streams::PeerAcks() const {
+  std::lock_guard<std::mutex> l(impl_->status_mu);
+  std::vector<uint64_t> out;
+  for (const auto& p : impl_->status) {
+    auto it = impl_->acked.find(p.region);
+    out.push_back(std::max(p.acked, it == impl_->acked.end() ? 0 : it->second));
+  }
+  return out;
 }
 
 size_t Streams::RegionCount() const {

@@ -62,9 +62,9 @@ struct StreamsOptions {
   int hwm = 10000;  // ZeroMQ send/receive high-water marks
   size_t catchup_max_bytes = 1 << 20;
   size_t snapshot_chunk_bytes = 1 << 20;
-  uint32_t transfer_window = 4;          // snapshot chunks in flight
-  uint32_t transfer_timeout_ms = 5000;   // first deadline for a chunk
-  double debug_drop_rate = 0;  // fault injection: drop received frames
+  uint32_t transfer_window = 4;         // snapshot chunks in flight
+  uint32_t transfer_timeout_ms = 5000;  // first deadline for a chunk
+  double debug_drop_rate = 0;           // fault injection: drop received frames
 };
 
 struct PeerStatus {
@@ -106,6 +106,8 @@ class Streams {
   std::vector<std::string> ConfiguredPeers() const;
   // Regions (this one included) that have applied our sequence `seq`.
   size_t RegionsCovering(uint64_t seq) const;
+  // Per peer, the highest of our sequences it has applied (acknowledged).
+  std::vector<uint64_t> PeerAcks() const;
   size_t RegionCount() const;
   uint64_t dropped_frames() const { return dropped_.load(); }
   uint64_t curve_refused() const;

@@ -70,6 +70,8 @@ class ServerProcess {
       if (f >> addr) {
         url_ = "http://" + addr;
         port_ = addr.substr(addr.rfind(':') + 1);
+        std::string admin;
+        if (f >> admin) admin_url_ = "http://" + admin;
         return;
       }
       int status;
@@ -95,6 +97,8 @@ class ServerProcess {
 
   const std::string& url() const { return url_; }
   const std::string& port() const { return port_; }
+  // With --admin-http: the admin listener (health, readiness, metrics).
+  const std::string& admin_url() const { return admin_url_; }
   const std::string& data_dir() const { return data_dir_; }
   pid_t pid() const { return pid_; }
 
@@ -115,7 +119,7 @@ class ServerProcess {
     return status;
   }
 
-  std::string http_host_, data_dir_, ready_file_, url_, port_;
+  std::string http_host_, data_dir_, ready_file_, url_, port_, admin_url_;
   bool owns_dir_ = false;
   pid_t pid_ = -1;
 };

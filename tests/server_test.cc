@@ -18,10 +18,12 @@
 
 #include "client/http_client.h"
 #include "deltakv/db.h"
+#include "tests/raw_conn.h"
 #include "tests/server_harness.h"
 
 using deltakv::Code;
 using deltakv::HttpClient;
+using deltakv::testing::RawConn;
 using deltakv::testing::RawExchange;
 using deltakv::testing::ServerProcess;
 using deltakv::testing::StatusOf;
@@ -63,84 +65,6 @@ std::string RawPost(const std::string& target, const std::string& body,
          content_type + "\r\nContent-Length: " + std::to_string(body.size()) +
          "\r\n\r\n" + body;
 }
-
-// A non-blocking connection to 127.0.0.1:port for tests that interleave
-// writes and reads as a plain client would. `small_send_buffer` keeps the
-// kernel from absorbing a large body: writes then progress only as fast as
-// the server reads.
-class RawConn {
- public:
-  explicit RawConn(const std::string& port, bool small_send_buffer = false) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd_ >= 0);
-    if (small_send_buffer) {
-      int bytes = 16 << 10;
-      setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
-    }
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(std::stoi(port)));
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    REQUIRE(connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) ==
-            0);
-    fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) | O_NONBLOCK);
-  }
-  ~RawConn() { close(fd_); }
-  RawConn(const RawConn&) = delete;
-  RawConn& operator=(const RawConn&) = delete;
-
-  // Writes all of `bytes` without reading; 0 when all were written, else
-  // the errno of the write that failed (ETIMEDOUT: not all within
-  // `timeout`).
-  int Send(const std::string& bytes,
-           std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    size_t sent = 0;
-    while (sent < bytes.size()) {
-      ssize_t n =
-          send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-      if (n > 0) {
-        sent += static_cast<size_t>(n);
-        continue;
-      }
-      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return errno;
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return ETIMEDOUT;
-      pollfd p{fd_, POLLOUT, 0};
-      poll(&p, 1, static_cast<int>(left.count()));
-    }
-    return 0;
-  }
-
-  // Reads until `until` has arrived, the server closes, or `timeout`
-  // passes; read_errno() tells a reset from an orderly close.
-  std::string Read(std::chrono::milliseconds timeout,
-                   const std::string& until = {}) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    std::string out;
-    char buf[16384];
-    for (;;) {
-      if (!until.empty() && out.find(until) != std::string::npos) break;
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) break;
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-      ssize_t n = recv(fd_, buf, sizeof buf, 0);
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
-      if (n < 0) read_errno_ = errno;
-      if (n <= 0) break;
-      out.append(buf, static_cast<size_t>(n));
-    }
-    return out;
-  }
-  int read_errno() const { return read_errno_; }
-
- private:
-  int fd_ = -1;
-  int read_errno_ = 0;
-};
 
 bool Contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
@@ -287,11 +211,9 @@ TEST_CASE("every documented error has its status and code") {
       {"GET", "/v1/counter/%ED%A0%80", "", 400, "bad_request"},  // surrogate
       {"GET", "/v1/counter/%F5%80%80%80", "", 400, "bad_request"},
       {"GET", "/v1/counter/c?after=garbage,elsewhere:0123456789abcdef:5", "",
-       400,
-       "bad_request"},
+       400, "bad_request"},
       {"GET", "/v1/counter/c?after=elsewhere:0123456789abcdef:5,garbage", "",
-       400,
-       "bad_request"},
+       400, "bad_request"},
       {"GET", "/v1/set/s/contains?xmember=a", "", 400, "bad_request"},
       {"GET", "/v1/set/s/contains", "", 400, "bad_request"},
       {"GET", "/v1/keys?limit=abc", "", 400, "bad_request"},
@@ -674,8 +596,9 @@ TEST_CASE("a request to a stopped server times out within the timeout") {
   CHECK((v->status == 404 || v->body.find("\"value\":1") != std::string::npos));
 }
 
-TEST_CASE("a token source that yields no token, or a short token, stops the "
-          "server") {
+TEST_CASE(
+    "a token source that yields no token, or a short token, stops the "
+    "server") {
   // Before: --tokens "," started a server with an open API.
   for (const char* tokens : {",", "", " , ", "short-token"}) {
     ServerProcess s({"--tokens", tokens});
@@ -736,23 +659,22 @@ TEST_CASE("parked requests are capped: 503 beyond --max-parked-requests") {
   const std::string id = json::parse(w->body)["token"].get<std::string>();
   // A token of this region's own incarnation far ahead: parks until its
   // timeout. Before: any number parked (and slowed every commit).
-  const std::string ahead =
-      id.substr(0, id.rfind(':')) + ":999999";
+  const std::string ahead = id.substr(0, id.rfind(':')) + ":999999";
   std::vector<std::thread> parked;
   std::atomic<int> timeouts{0};
   for (int i = 0; i < 3; ++i) {
     parked.emplace_back([&] {
       auto p = HttpClient::Create(s.url());
-      auto r = (*p)->Request("GET",
-                             "/v1/counter/k?timeout_ms=3000&after=" + ahead);
+      auto r =
+          (*p)->Request("GET", "/v1/counter/k?timeout_ms=3000&after=" + ahead);
       if (r.ok() && r->status == 504) ++timeouts;
     });
   }
   bool full = false;
   for (int i = 0; i < 100 && !full; ++i) {
     auto m = (*c)->Request("GET", "/metrics");
-    full = m.ok() &&
-           m->body.find("deltakv_http_parked_requests 3\n") != std::string::npos;
+    full = m.ok() && m->body.find("deltakv_http_parked_requests 3\n") !=
+                         std::string::npos;
     if (!full) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   REQUIRE(full);
@@ -821,8 +743,7 @@ TEST_CASE("a client that sends its whole body before reading sees 413") {
                "application/json", "PUT"),
        414},
       {"headers over --max-header-bytes",
-       "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n",
-       431},
+       "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n", 431},
   };
   for (const Case& k : cases) {
     INFO(k.what);
@@ -886,8 +807,8 @@ TEST_CASE(
 TEST_CASE("the buffered body budget answers 503 beyond it") {
   // Before: no such budget: every connection could make the server buffer
   // --max-body-bytes at once.
-  ServerProcess server({"--max-value-bytes", "1024", "--max-body-bytes",
-                        "4096", "--max-buffered-body-bytes", "6000"});
+  ServerProcess server({"--max-value-bytes", "1024", "--max-body-bytes", "4096",
+                        "--max-buffered-body-bytes", "6000"});
   REQUIRE_FALSE(server.url().empty());
   // A valid 4000-byte body: JSON padded with spaces.
   std::string body = R"({"value":1})";
@@ -926,9 +847,8 @@ TEST_CASE("a body sent to a non-API endpoint is refused before it is read") {
                                 std::chrono::seconds(5), false);
   CHECK(StatusOf(raw) == 413);
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(4));
-  CHECK(StatusOf(RawExchange(server.port(),
-                             "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")) ==
-        200);
+  CHECK(StatusOf(RawExchange(
+            server.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")) == 200);
 }
 
 TEST_CASE("an endless chunk-size line is refused, not buffered") {
@@ -944,7 +864,6 @@ TEST_CASE("an endless chunk-size line is refused, not buffered") {
   std::string raw =
       RawExchange(server.port(), req, std::chrono::seconds(5), false);
   CHECK(StatusOf(raw) == 400);
-  CHECK(StatusOf(RawExchange(server.port(),
-                             "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")) ==
-        200);
+  CHECK(StatusOf(RawExchange(
+            server.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")) == 200);
 }
