@@ -40,6 +40,7 @@ const BUSY_PID = Number(env("CONTRACT_BUSY_PID"));
 const MAX_VALUE_BYTES = Number(env("CONTRACT_MAX_VALUE_BYTES"));
 const MAX_BODY_BYTES = Number(env("CONTRACT_MAX_BODY_BYTES"));
 const SPEC = YAML.parse(fs.readFileSync(env("CONTRACT_SPEC"), "utf8"));
+const MAX_TIMEOUT_MS = SPEC.components.parameters.TimeoutMs.schema.maximum;
 
 // Transactions that may be skipped, by "METHOD path-template status", each
 // with why it cannot be exercised. Empty: every documented answer is.
@@ -358,7 +359,7 @@ hooks.beforeAll(wrap(async (transactions) => {
   // Take busy's one parking place, and wait until it is taken.
   holdRequest = http.request({
     ...BUSY, method: "GET", agent: false,
-    path: `/v1/status?after=${encodeURIComponent(unreachedToken(BUSY.port))}&timeout_ms=600000`,
+    path: `/v1/status?after=${encodeURIComponent(unreachedToken(BUSY.port))}&timeout_ms=${MAX_TIMEOUT_MS}`,
     headers: { Authorization: `Bearer ${TOKEN}` },
   });
   holdRequest.on("error", () => {});  // ended by afterAll or busy's shutdown
