@@ -201,6 +201,24 @@ std::string DotIndexKey(uint64_t key_id, const Dot& dot) {
   return out;
 }
 
+std::string SetBytesKey(uint64_t key_id) {
+  std::string out;
+  AppendU64(&out, key_id);
+  return out;
+}
+
+std::string EncodeSetBytes(uint64_t bytes, uint64_t count) {
+  std::string out;
+  AppendU64(&out, bytes);
+  AppendU64(&out, count);
+  return out;
+}
+
+bool DecodeSetBytes(std::string_view v, uint64_t* bytes, uint64_t* count) {
+  size_t pos = 0;
+  return v.size() == 16 && ReadU64(v, &pos, bytes) && ReadU64(v, &pos, count);
+}
+
 std::string LogKey(std::string_view region, uint64_t seq) {
   std::string out(region);
   out.push_back('\0');

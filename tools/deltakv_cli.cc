@@ -211,12 +211,29 @@ int main(int argc, char** argv) {
     json_out ? print_json()
              : void(std::cout << out["size"].get<uint64_t>() << "\n");
   } else if (s_members->parsed()) {
-    if ((rc = Call(ctx, "GET", "/v1/set/" + k, nullptr, &out))) return rc;
+    // The whole set, a page at a time (the server's pages are bounded).
+    std::string cursor;
+    json all = json::array();
+    for (;;) {
+      std::string target = "/v1/set/" + k + "?limit=10000";
+      if (!cursor.empty()) target += "&cursor=" + Enc(cursor);
+      if ((rc = Call(ctx, "GET", target, nullptr, &out))) return rc;
+      for (const auto& m : out["members"]) {
+        if (json_out) {
+          all.push_back(m);
+        } else {
+          std::cout << m.get<std::string>() << "\n";
+        }
+      }
+      if (!out.contains("cursor") || out["cursor"].is_null()) break;
+      std::string next = out["cursor"].get<std::string>();
+      if (next == cursor) break;  // no progress: never loop
+      cursor = std::move(next);
+    }
     if (json_out) {
+      out["members"] = std::move(all);
+      out.erase("cursor");
       print_json();
-    } else {
-      for (const auto& m : out["members"])
-        std::cout << m.get<std::string>() << "\n";
     }
   } else if (l_insert->parsed()) {
     json body{{"index", index}, {"values", items}};
@@ -225,12 +242,28 @@ int main(int argc, char** argv) {
     json_out ? print_json()
              : void(std::cout << out["length"].get<uint64_t>() << "\n");
   } else if (l_get->parsed()) {
-    if ((rc = Call(ctx, "GET", "/v1/list/" + k, nullptr, &out))) return rc;
+    // The whole list, a page at a time (the server's pages are bounded).
+    uint64_t offset = 0;
+    json all = json::array();
+    for (;;) {
+      std::string target =
+          "/v1/list/" + k + "?limit=10000&offset=" + std::to_string(offset);
+      if ((rc = Call(ctx, "GET", target, nullptr, &out))) return rc;
+      for (const auto& v : out["values"]) {
+        if (json_out) {
+          all.push_back(v);
+        } else {
+          std::cout << v.get<std::string>() << "\n";
+        }
+      }
+      offset += out["values"].size();
+      if (out["values"].empty() || offset >= out["length"].get<uint64_t>()) {
+        break;
+      }
+    }
     if (json_out) {
+      out["values"] = std::move(all);
       print_json();
-    } else {
-      for (const auto& v : out["values"])
-        std::cout << v.get<std::string>() << "\n";
     }
   } else if (del->parsed()) {
     if ((rc = Call(ctx, "DELETE", "/v1/keys/" + k, nullptr, &out))) return rc;

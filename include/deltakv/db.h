@@ -39,6 +39,11 @@ struct Options {
   uint64_t initial_map_bytes = 64ull << 20;
   uint64_t max_map_bytes = 64ull << 30;  // writes fail Unavailable beyond it
   size_t max_value_bytes = 64 * 1024;    // register values and set members
+  // Per-key caps: a write that would pass one fails TooLarge and changes
+  // nothing (0: no cap). Deltas from other regions are never refused.
+  uint64_t max_set_members = 1'000'000;
+  uint64_t max_list_length = 1'000'000;
+  uint64_t max_key_bytes = 64ull << 20;  // bytes a key holds, not its name
 };
 
 enum class KeyType { kCounter, kRegister, kSet, kList };
@@ -98,7 +103,10 @@ class SetHandle {
   Result<uint64_t> Add(const std::vector<std::string>& members);
   Result<uint64_t> Remove(const std::vector<std::string>& members);
   Result<bool> Contains(std::string_view member) const;
-  Result<std::vector<std::string>> Members() const;  // sorted
+  // Every member, sorted by bytes. Over a remote connection the set is read
+  // a page at a time, so it is not a snapshot: a member added or removed
+  // meanwhile may or may not be listed; no member is listed twice.
+  Result<std::vector<std::string>> Members() const;
 
  private:
   friend class Db;
@@ -121,7 +129,9 @@ class ListHandle {
   Result<uint64_t> Delete(uint64_t index, uint64_t count);
   Result<uint64_t> PushBack(const std::vector<std::string>& values);
   Result<uint64_t> PushFront(const std::vector<std::string>& values);
-  // Up to `limit` values from `offset` (0: to the end).
+  // Up to `limit` values from `offset` (0: to the end). Over a remote
+  // connection a long range is read a page at a time (not a snapshot:
+  // `length` is the last page's).
   Result<ListRange> Range(uint64_t offset = 0, uint64_t limit = 0) const;
   Result<uint64_t> Length() const;
 
