@@ -298,6 +298,11 @@ class Session : public SessionBase,
     if (target.size() > options.max_url_bytes) {
       return Refuse(414, "url_too_long", "too_large", "URL too long");
     }
+    // A Transfer-Encoding whose last coding is not chunked leaves the body
+    // length unknown: 400, as for any malformed request (RFC 9112 6.3).
+    if (req.count(http::field::transfer_encoding) != 0 && !parser_->chunked()) {
+      return Refuse(400, "malformed", "bad_request", "malformed HTTP request");
+    }
     if (!options.only_paths.empty()) {
       const std::string_view path = target.substr(0, target.find('?'));
       bool listed = false;
