@@ -97,6 +97,13 @@ struct HttpServer::Impl {
   std::atomic<bool> stopping{false};
   HttpServerOptions options;
   Handler handler;
+  std::optional<ssl::context> tls;  // set: the listener speaks TLS only
+  // Connections that may be shed, by (class, order of becoming idle).
+  using IdleKey = std::pair<int, uint64_t>;
+  std::mutex idle_mu;
+  std::map<IdleKey, std::weak_ptr<SessionBase>> idle;  // guarded by idle_mu
+  uint64_t idle_order = 0;                             // guarded by idle_mu
+  std::atomic<uint64_t> shed{0};
   asio::io_context ioc;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
       work;
@@ -109,16 +116,8 @@ struct HttpServer::Impl {
            std::owner_less<std::weak_ptr<SessionBase>>>
       sessions;  // guarded by mu
   bool shut_down = false;
-  std::optional<ssl::context> tls;  // set: the listener speaks TLS only
   asio::steady_timer accept_backoff{ioc};
   std::chrono::milliseconds backoff{0};
-
-  // Connections that may be shed, by (class, order of becoming idle).
-  using IdleKey = std::pair<int, uint64_t>;
-  std::mutex idle_mu;
-  std::map<IdleKey, std::weak_ptr<SessionBase>> idle;  // guarded by idle_mu
-  uint64_t idle_order = 0;                             // guarded by idle_mu
-  std::atomic<uint64_t> shed{0};
 
   void Accept();
   void OnAccept(beast::error_code ec, tcp::socket s);
