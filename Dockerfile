@@ -54,8 +54,10 @@ USER 10001:10001
 WORKDIR /var/lib/deltakv
 VOLUME ["/var/lib/deltakv"]
 # 8080 API (HTTPS with --tls-cert-file/--tls-key-file, as the Kubernetes
-# manifests run it); 7100 replication PUB; 7101 replication catch-up ROUTER.
-EXPOSE 8080 7100 7101
+# manifests run it); 8081 admin listener for /healthz, /readyz and /metrics
+# (plain HTTP, with --admin-http / DELTAKV_ADMIN_HTTP, as the manifests run
+# it); 7100 replication PUB; 7101 replication catch-up ROUTER.
+EXPOSE 8080 8081 7100 7101
 # SIGTERM drains in-flight requests, flushes and closes LMDB.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["deltakv-server"]
