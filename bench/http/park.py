@@ -31,16 +31,21 @@ def main():
         s = socket.create_connection((host, int(port)))
         s.sendall(request)
         socks.append(s)
-    deadline = time.time() + 30
+    deadline = time.time() + 120
+    parked = -1
     while time.time() < deadline:
         c.request("GET", "/metrics")
         body = c.getresponse().read().decode()
-        if "deltakv_http_parked_requests %d\n" % n in body:
-            print("parked", n, flush=True)
+        for line in body.splitlines():
+            if line.startswith("deltakv_http_parked_requests "):
+                parked = int(line.split()[1])
+        if parked >= n:
+            print("parked", parked, flush=True)
             break
         time.sleep(0.1)
     else:
-        print("not all parked", file=sys.stderr)
+        print("park.py: only %d of %d parked after 120 s" % (parked, n),
+              file=sys.stderr, flush=True)
         sys.exit(1)
     while True:  # hold the connections until killed
         time.sleep(3600)
