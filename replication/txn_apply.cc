@@ -38,7 +38,8 @@ Status TxnApply::Load(std::string_view key, Loaded* out) {
     out->header.full_key.assign(key);
     return Status::OK();
   }
-  DELTAKV_RETURN_IF_ERROR(DecodeHeader(out->name_key, slot.value, &out->header));
+  DELTAKV_RETURN_IF_ERROR(
+      DecodeHeader(out->name_key, slot.value, &out->header));
   out->exists = true;
   return Status::OK();
 }
@@ -158,8 +159,8 @@ Status TxnApply::LoadMember(const Loaded& k, std::string_view member,
   std::vector<Dot> dots;
   if (slot.found) {
     std::string full;
-    DELTAKV_RETURN_IF_ERROR(DecodeMember(
-        std::string_view(slot.key).substr(8), slot.value, &full, &dots));
+    DELTAKV_RETURN_IF_ERROR(DecodeMember(std::string_view(slot.key).substr(8),
+                                         slot.value, &full, &dots));
     for (const Dot& d : dots) partial->InsertDotUnchecked(member, d);
   }
   before->emplace(std::string(member), std::move(dots));
@@ -185,8 +186,9 @@ Status TxnApply::LoadSet(const Loaded& k,
     std::string record_key = MemberRecordKey(k.header.key_id, index_value);
     Status got = Check(txn_->Get(Table::kRecords, record_key, &bytes));
     if (got.IsNotFound()) {
-      return Status::Corruption("storage record: dot index names a member "
-                                "record that does not exist");
+      return Status::Corruption(
+          "storage record: dot index names a member "
+          "record that does not exist");
     }
     DELTAKV_RETURN_IF_ERROR(got);
     std::string member;
@@ -319,6 +321,7 @@ Result<OpResult> TxnApply::SetOp(Loaded& k, const Op& op, std::string* delta) {
   }
   const bool add = op.kind == OpKind::kSetAdd;
   if (!add && !k.exists) return OpResult{};
+  const uint64_t count_before = k.exists ? k.header.count : 0;
   crdt::AWORSet partial;
   MemberDots before;
   DELTAKV_RETURN_IF_ERROR(LoadSet(k, op.members, nullptr, &partial, &before));
@@ -334,6 +337,8 @@ Result<OpResult> TxnApply::SetOp(Loaded& k, const Op& op, std::string* delta) {
   Init(&k, CrdtType::kSet);
   DELTAKV_RETURN_IF_ERROR(PersistSet(k, before, partial));
   r.size = k.header.count;
+  r.changed = add ? r.size - std::min(r.size, count_before)
+                  : count_before - std::min(r.size, count_before);
   *delta = crdt::Encode(d);
   return r;
 }
