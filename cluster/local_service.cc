@@ -238,6 +238,7 @@ Result<ReadResult> LocalService::ReadNow(const ReadOp& op) const {
       type = crdt::CrdtType::kList;
       break;
     case ReadKind::kType:
+    case ReadKind::kString:
     case ReadKind::kAny:
     default: {
       auto t = replica_->TypeOf(op.key);
@@ -246,6 +247,11 @@ Result<ReadResult> LocalService::ReadNow(const ReadOp& op) const {
       if (op.kind == ReadKind::kType) {
         out.type = TypeOf(type);
         return out;
+      }
+      if (op.kind == ReadKind::kString && type != crdt::CrdtType::kCounter &&
+          type != crdt::CrdtType::kRegister) {
+        return Status::WrongType("the key holds a " +
+                                 std::string(crdt::CrdtTypeName(type)));
       }
     }
   }

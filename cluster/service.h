@@ -102,6 +102,7 @@ struct WriteResult {
 enum class ReadKind {
   kType,         // the key's type only
   kCounter,      // counter
+  kString,       // counter or register (WrongType for other types)
   kRegister,     // register
   kSetMembers,   // members, sorted by bytes
   kSetSize,      // size
