@@ -178,10 +178,11 @@ class Session : public SessionBase,
     if (closed_) return;
     if (ec) {
       read_eof_ = true;
-      // A parked WAIT of a client that left is freed at once.
-      client_.gone->Cancel();
-      if (ec != asio::error::eof) return CloseNow();
-      // End of stream: answer what was received, then close.
+      if (ec != asio::error::eof) return CloseNow();  // reset: nobody reads
+      // End of stream: the client may have only half-closed, so what it
+      // sent is answered, then the connection closes; within the command
+      // timeout, so that a WAIT of a client that left does not hold on.
+      SetTimer(server_->options.command_timeout, "command_timeout");
     } else {
       parser_.Feed(std::string_view(buf_.data(), n));
     }
@@ -300,8 +301,12 @@ class Session : public SessionBase,
   void Arm() {
     if (closed_) return;
     const auto& o = server_->options;
+    if (read_eof_) {  // the end-of-stream deadline stands
+      Unregister();
+      return;
+    }
     const bool busy = !slots_.empty() || pending_ || writing_;
-    if (busy || read_eof_) {
+    if (busy) {
       Unregister();
       Disarm();
       return;
