@@ -31,11 +31,13 @@ RUN --mount=type=cache,target=/root/.cache/ccache \
 # -------------------------------------------------------------- runtime stage
 FROM ${DEBIAN_IMAGE} AS runtime
 # libzmq5 brings libsodium23 (CurveZMQ), libpgm, libnorm and libgssapi-krb5;
-# libstdc++6, libgcc-s1 and libzstd1 are already in the base image.
+# libstdc++6, libgcc-s1 and libzstd1 are already in the base image. libssl3
+# is the HTTPS of the API (server and CLI); ca-certificates is the system
+# CA store the CLI verifies a server with when given no --ca-file.
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       libzmq5 liblmdb0 libspdlog1.10 libfmt9 libxxhash0 libzstd1 libssl3 \
-      lmdb-utils \
+      ca-certificates lmdb-utils \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 deltakv \
  && useradd --system --uid 10001 --gid deltakv --home-dir /var/lib/deltakv \
@@ -51,8 +53,11 @@ ENV DELTAKV_DATA_DIR=/var/lib/deltakv \
 USER 10001:10001
 WORKDIR /var/lib/deltakv
 VOLUME ["/var/lib/deltakv"]
-# 8080 HTTP API; 7100 replication PUB; 7101 replication catch-up ROUTER.
-EXPOSE 8080 7100 7101
+# 8080 API (HTTPS with --tls-cert-file/--tls-key-file, as the Kubernetes
+# manifests run it); 8081 admin listener for /healthz, /readyz and /metrics
+# (plain HTTP, with --admin-http / DELTAKV_ADMIN_HTTP, as the manifests run
+# it); 7100 replication PUB; 7101 replication catch-up ROUTER.
+EXPOSE 8080 8081 7100 7101
 # SIGTERM drains in-flight requests, flushes and closes LMDB.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["deltakv-server"]

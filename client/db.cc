@@ -7,7 +7,7 @@ namespace deltakv {
 std::unique_ptr<Transport> NewEmbeddedTransport(const Options& options,
                                                 Status* status);
 std::unique_ptr<Transport> NewRemoteTransport(std::string_view url,
-                                              std::string token,
+                                              const ConnectOptions& options,
                                               Status* status);
 
 std::string_view KeyTypeName(KeyType type) {
@@ -82,8 +82,15 @@ Result<std::unique_ptr<Db>> Db::Open(const Options& options) {
 
 Result<std::unique_ptr<Db>> Db::Connect(std::string_view url,
                                         std::string token) {
+  ConnectOptions options;
+  options.token = std::move(token);
+  return Connect(url, options);
+}
+
+Result<std::unique_ptr<Db>> Db::Connect(std::string_view url,
+                                        const ConnectOptions& options) {
   Status s;
-  std::unique_ptr<Transport> t = NewRemoteTransport(url, std::move(token), &s);
+  std::unique_ptr<Transport> t = NewRemoteTransport(url, options, &s);
   if (!s.ok()) return s;
   return std::unique_ptr<Db>(new Db(std::move(t)));
 }

@@ -141,6 +141,9 @@ std::unique_ptr<Transport> NewEmbeddedTransport(const Options& options,
   ro.initial_map_bytes = options.initial_map_bytes;
   ro.max_map_bytes = options.max_map_bytes;
   ro.max_value_bytes = options.max_value_bytes;
+  ro.max_set_members = options.max_set_members;
+  ro.max_list_length = options.max_list_length;
+  ro.max_key_bytes = options.max_key_bytes;
   auto r = replication::Replica::Open(ro);
   if (!r.ok()) {
     *status = r.status();

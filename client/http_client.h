@@ -1,6 +1,8 @@
 // HttpClient: a small blocking HTTP/1.1 client with keep-alive connection
-// reuse, for the remote transport, the CLI and tests. Beast stays inside
-// http_client.cc.
+// reuse, for the remote transport, the CLI and tests. Speaks HTTPS for
+// https:// URLs (OpenSSL; the server's certificate is always verified,
+// with an optional client certificate for mutual TLS). Beast and OpenSSL
+// stay inside http_client.cc.
 //
 // Thread-safety: safe for concurrent use; each call takes an idle
 // connection from a pool (or opens one) and returns it afterwards.
@@ -12,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "deltakv/db.h"
 #include "deltakv/status.h"
 
 namespace deltakv {
@@ -24,20 +27,32 @@ struct HttpResult {
 
 class HttpClient {
  public:
-  // `url` is http://HOST:PORT (no path). InvalidArgument otherwise.
+  // `url` is http://HOST:PORT or https://HOST:PORT (no path; the port may
+  // be left out: 80 and 443; an IPv6 address goes in brackets). `tls`
+  // applies to https:// only (InvalidArgument with http://, so that a CA
+  // or client certificate given for a plain URL is not silently unused).
+  // An https:// connection verifies the server's certificate against
+  // tls.ca_file (or the system's CA store when empty) and its name (the
+  // URL's host name or IP address); TLS 1.2 or newer.
+  // Errors: InvalidArgument for a malformed URL, a CA file, certificate or
+  // key that cannot be loaded, a key that does not match the certificate,
+  // or one of cert_file/key_file without the other. Nothing is sent.
   static Result<std::unique_ptr<HttpClient>> Create(
       std::string_view url, std::string token = {},
-      std::chrono::milliseconds timeout = std::chrono::seconds(30));
+      std::chrono::milliseconds timeout = std::chrono::seconds(30),
+      const TlsOptions& tls = {});
   ~HttpClient();
 
-  // Sends one request within the client's timeout (connect, send and
-  // answer together). A kept-alive connection the server closed is not
-  // reused; one that closes under the request is retried once on a fresh
-  // connection only when nothing reached the server, or when the method is
-  // idempotent (GET, HEAD, PUT, DELETE): a POST such as a counter increment
-  // is never sent twice. Unavailable when the server cannot be reached or
-  // the connection broke (the message says when a POST may have been
-  // applied), Timeout when it does not answer in time.
+  // Sends one request within the client's timeout (connect, TLS handshake,
+  // send and answer together). A kept-alive connection the server closed
+  // is not reused; one that closes under the request is retried once on a
+  // fresh connection only when nothing reached the server, or when the
+  // method is idempotent (GET, HEAD, PUT, DELETE): a POST such as a
+  // counter increment is never sent twice. Unavailable when the server
+  // cannot be reached or the connection broke (the message says when a
+  // POST may have been applied), Timeout when it does not answer in time,
+  // Unauthorized when the server's certificate does not verify or the
+  // server refuses this client's certificate (the message says why).
   Result<HttpResult> Request(std::string_view method, std::string_view target,
                              std::string_view body = {});
 

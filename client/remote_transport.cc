@@ -1,6 +1,7 @@
 // The remote transport: the typed facade over the REST API of a
-// deltakv-server, with connection reuse. Server errors map back to the
-// Status codes the embedded transport returns.
+// deltakv-server (HTTP or HTTPS), with connection reuse. Server errors map
+// back to the Status codes the embedded transport returns.
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "client/http_client.h"
@@ -14,6 +15,10 @@ namespace {
 using nlohmann::json;
 
 std::string Enc(std::string_view in) { return PercentEncode(in); }
+
+// Members or values asked for per page when reading a whole set or list;
+// the server may answer fewer (its pages are cut to its answer bound).
+constexpr uint64_t kPage = 10000;
 
 Code CodeOf(std::string_view name) {
   if (name == "not_found") return Code::kNotFound;
@@ -86,13 +91,31 @@ class RemoteTransport final : public Transport {
         Call("GET", "/v1/set/" + Enc(key) + "/contains?member=" + Enc(member)));
     return Bool(j, "contains");
   }
+  // Reads the set a page at a time, following the cursor.
   Result<std::vector<std::string>> SetMembers(const std::string& key) override {
-    DELTAKV_ASSIGN_OR_RETURN(json j, Call("GET", "/v1/set/" + Enc(key)));
-    try {
-      return j.at("members").get<std::vector<std::string>>();
-    } catch (const json::exception& e) {
-      return Malformed(e.what());
+    std::vector<std::string> out;
+    std::string cursor;
+    for (;;) {
+      std::string target =
+          "/v1/set/" + Enc(key) + "?limit=" + std::to_string(kPage);
+      if (!cursor.empty()) target += "&cursor=" + Enc(cursor);
+      DELTAKV_ASSIGN_OR_RETURN(json j, Call("GET", target));
+      std::string next;
+      try {
+        for (const json& m : j.at("members")) {
+          out.push_back(m.get<std::string>());
+        }
+        auto it = j.find("cursor");
+        if (it == j.end() || it->is_null()) break;
+        next = it->get<std::string>();
+      } catch (const json::exception& e) {
+        return Malformed(e.what());
+      }
+      if (next.empty() || next == cursor) return Malformed("cursor");
+      cursor = std::move(next);
     }
+    std::sort(out.begin(), out.end());
+    return out;
   }
   Result<uint64_t> ListEdit(const std::string& key, int kind, uint64_t index,
                             uint64_t count,
@@ -117,18 +140,38 @@ class RemoteTransport final : public Transport {
     if (it == j.end() || !it->is_number_unsigned()) return Malformed("length");
     return it->get<uint64_t>();
   }
+  // Reads the range a page at a time.
   Result<ListRange> ListGet(const std::string& key, uint64_t offset,
                             uint64_t limit) override {
-    std::string target =
-        "/v1/list/" + Enc(key) + "?offset=" + std::to_string(offset);
-    if (limit != 0) target += "&limit=" + std::to_string(limit);
-    DELTAKV_ASSIGN_OR_RETURN(json j, Call("GET", target));
     ListRange out;
-    try {
-      out.values = j.at("values").get<std::vector<std::string>>();
-      out.length = j.at("length").get<uint64_t>();
-    } catch (const json::exception& e) {
-      return Malformed(e.what());
+    uint64_t at = offset;
+    for (bool first = true;; first = false) {
+      const uint64_t want =
+          limit == 0 ? kPage : std::min(kPage, limit - out.values.size());
+      const std::string target = "/v1/list/" + Enc(key) +
+                                 "?offset=" + std::to_string(at) +
+                                 "&limit=" + std::to_string(want);
+      Result<json> r = Call("GET", target);
+      // The list shrank under a later page: what was read stands.
+      if (!first && !r.ok() && r.status().code() == Code::kInvalidArgument) {
+        break;
+      }
+      DELTAKV_ASSIGN_OR_RETURN(json j, std::move(r));
+      size_t got = 0;
+      try {
+        for (const json& v : j.at("values")) {
+          out.values.push_back(v.get<std::string>());
+          ++got;
+        }
+        out.length = j.at("length").get<uint64_t>();
+      } catch (const json::exception& e) {
+        return Malformed(e.what());
+      }
+      at += got;
+      if (got == 0 || at >= out.length ||
+          (limit != 0 && out.values.size() >= limit)) {
+        break;
+      }
     }
     return out;
   }
@@ -137,7 +180,9 @@ class RemoteTransport final : public Transport {
     return Bool(j, "deleted");
   }
   Result<KeyType> TypeOf(std::string_view key) override {
-    DELTAKV_ASSIGN_OR_RETURN(json j, Call("GET", "/v1/keys/" + Enc(key)));
+    // One member or value is enough to learn the type.
+    DELTAKV_ASSIGN_OR_RETURN(json j,
+                             Call("GET", "/v1/keys/" + Enc(key) + "?limit=1"));
     try {
       return deltakv::TypeOf(j.at("type").get<std::string>());
     } catch (const json::exception& e) {
@@ -214,9 +259,15 @@ class RemoteTransport final : public Transport {
 }  // namespace
 
 std::unique_ptr<Transport> NewRemoteTransport(std::string_view url,
-                                              std::string token,
+                                              const ConnectOptions& options,
                                               Status* status) {
-  auto http = HttpClient::Create(url, std::move(token));
+  if (options.timeout_ms == 0) {
+    *status = Status::InvalidArgument("ConnectOptions.timeout_ms must be > 0");
+    return nullptr;
+  }
+  auto http = HttpClient::Create(url, options.token,
+                                 std::chrono::milliseconds(options.timeout_ms),
+                                 options.tls);
   if (!http.ok()) {
     *status = http.status();
     return nullptr;

@@ -1,6 +1,6 @@
 // Transport: what the typed client facade needs from a region. Two
-// implementations: the embedded replica (client/embedded_transport.cc) and,
-// later, REST over HTTP. Internal.
+// implementations: the embedded replica (client/embedded_transport.cc) and
+// REST over HTTP or HTTPS (client/remote_transport.cc). Internal.
 //
 // Thread-safety: implementations are safe for concurrent use.
 #ifndef DELTAKV_CLIENT_TRANSPORT_H_

@@ -10,8 +10,10 @@
 #include <set>
 
 #include "core/ids.h"
+#include "gateway/paging.h"
 #include "replication/replica.h"
 #include "replication/streams.h"
+#include "storage/keys.h"
 
 namespace deltakv::gateway {
 
@@ -79,32 +81,6 @@ bool ValidUtf8(std::string_view s) {
   return true;
 }
 
-std::string Hex(std::string_view s) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
-
-bool Unhex(std::string_view s, std::string* out) {
-  if (s.size() % 2 != 0) return false;
-  auto v = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  out->clear();
-  for (size_t i = 0; i < s.size(); i += 2) {
-    int hi = v(s[i]), lo = v(s[i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out->push_back(static_cast<char>(hi * 16 + lo));
-  }
-  return true;
-}
-
 int HttpStatusOf(Code code, std::string* name) {
   switch (code) {
     case Code::kOk:
@@ -154,6 +130,17 @@ const char* TypeName(crdt::CrdtType t) {
 
 bool IsRead(Route r) { return !SpecOf(r).write; }
 
+// Probes and scrapes are answered on the I/O thread: they are cheap, and
+// must answer however busy the read threads are.
+bool RunsInline(Route r) {
+  return r == Route::kHealthz || r == Route::kReadyz || r == Route::kMetrics;
+}
+
+// Bytes of an answer's fields other than its page: names, sizes, and a
+// cursor (a version byte and a storage position, in hex). The key, written
+// as a JSON string, comes on top.
+constexpr size_t kAnswerFields = 160 + 2 * (1 + storage::kHashedNameBytes);
+
 }  // namespace
 
 Api::Api(replication::Replica* replica, ApiOptions options,
@@ -162,7 +149,8 @@ Api::Api(replication::Replica* replica, ApiOptions options,
       options_(std::move(options)),
       auth_(std::make_shared<Auth>(options_.auth)),
       log_(std::move(log)),
-      waiters_([this] { return ReadLevels(); }, options_.max_parked) {}
+      waiters_([this] { return ReadLevels(); }, options_.max_parked),
+      reads_(options_.read_threads, options_.max_queued_reads) {}
 
 Api::~Api() = default;
 
@@ -274,8 +262,15 @@ bool Api::Authorized(std::string_view target,
 }
 
 void Api::Dispatch(std::shared_ptr<Call> call) {
-  if (IsRead(call->m.route)) return Read(call);
-  Write(call);
+  if (!IsRead(call->m.route)) return Write(call);
+  if (RunsInline(call->m.route)) return Read(call);
+  if (!reads_.Post([this, call] { Read(call); })) {
+    Finish(call, 503,
+           ErrorJson("unavailable",
+                     "too many reads are waiting for a read thread; retry "
+                     "later"),
+           "application/json", {{"Retry-After", "1"}});
+  }
 }
 
 // A causal token names, per origin, an incarnation (replica id) and a
@@ -445,16 +440,33 @@ void Api::Read(const std::shared_ptr<Call>& call) {
       if (!Unhex(m.cursor, &after)) {
         return FailApi(call, ApiError{400, "bad_request", "malformed cursor"});
       }
-      auto page = replica_->Scan(m.prefix, after, m.limit == 0 ? 100 : m.limit);
+      auto page = replica_->Scan(m.prefix, after,
+                                 m.limit == 0 ? kDefaultKeysPage : m.limit);
       if (!page.ok()) return Fail(call, page.status());
+      // The page, cut to the answer's budget: {"key":…,"type":"register"}.
+      std::vector<std::string> names;
+      names.reserve(page->keys.size());
+      for (const auto& k : page->keys) names.push_back(k.key);
+      const size_t n = FittingItems(
+          names, 26,
+          options_.max_response_bytes -
+              std::min(options_.max_response_bytes, kAnswerFields));
+      if (n == 0 && !names.empty()) {
+        return TooLargeToPage(call, "key", names[0].size());
+      }
       json keys = json::array();
-      for (const auto& k : page->keys) {
+      for (size_t i = 0; i < n; ++i) {
+        const auto& k = page->keys[i];
         keys.push_back({{"key", k.key}, {"type", TypeName(k.type)}});
       }
       json j;
       j["keys"] = keys;
-      j["cursor"] = page->next ? json(Hex(*page->next)) : json(nullptr);
-      return Finish(call, 200, Dump(j));
+      if (n < page->keys.size()) {
+        j["cursor"] = Hex(page->positions[n - 1]);
+      } else {
+        j["cursor"] = page->next ? json(Hex(*page->next)) : json(nullptr);
+      }
+      return Answer(call, Dump(j));
     }
     case Route::kSetContains: {
       if (!m.has_member) {
@@ -466,9 +478,15 @@ void Api::Read(const std::shared_ptr<Call>& call) {
       return Finish(call, 200, Dump(json{{"contains", *r}}));
     }
     default:
-      break;
+      return ReadKey(call);
   }
-  // Typed reads, and /v1/keys/{key} whatever the type.
+}
+
+// Typed reads, and /v1/keys/{key} whatever the type. Sets and lists answer
+// a page: at most `limit` members or values (a default page without it),
+// fewer when more would pass max_response_bytes.
+void Api::ReadKey(const std::shared_ptr<Call>& call) {
+  const MappedRequest& m = call->m;
   crdt::CrdtType type;
   switch (m.route) {
     case Route::kCounterGet:
@@ -492,6 +510,9 @@ void Api::Read(const std::shared_ptr<Call>& call) {
   json j;
   j["key"] = m.key;
   j["type"] = TypeName(type);
+  const size_t fixed = JsonStringBytes(m.key) + kAnswerFields;
+  const size_t budget = options_.max_response_bytes -
+                        std::min(options_.max_response_bytes, fixed);
   switch (type) {
     case crdt::CrdtType::kCounter: {
       auto v = replica_->CounterValue(m.key);
@@ -509,23 +530,68 @@ void Api::Read(const std::shared_ptr<Call>& call) {
       break;
     }
     case crdt::CrdtType::kSet: {
-      auto v = replica_->SetMembers(m.key);
-      if (!v.ok()) return Fail(call, v.status());
-      j["members"] = *v;
-      j["size"] = v->size();
+      std::optional<std::string> after;
+      if (!m.cursor.empty()) {
+        after = ParseSetCursor(m.cursor);
+        if (!after) {
+          return FailApi(call,
+                         ApiError{400, "bad_request", "malformed cursor"});
+        }
+      }
+      auto page = replica_->SetRange(
+          m.key, after ? std::optional<std::string_view>(*after) : std::nullopt,
+          m.limit == 0 ? kDefaultSetPage : m.limit);
+      if (!page.ok()) return Fail(call, page.status());
+      const size_t n = FittingItems(page->members, 0, budget);
+      if (n == 0 && !page->members.empty()) {
+        return TooLargeToPage(call, "member", page->members[0].size());
+      }
+      const bool more = page->more || n < page->members.size();
+      page->members.resize(n);
+      j["members"] = std::move(page->members);
+      j["size"] = page->size;
+      j["cursor"] =
+          more ? json(SetCursor(page->positions[n - 1])) : json(nullptr);
       break;
     }
     case crdt::CrdtType::kList: {
-      auto v = replica_->ListRange(m.key, m.offset, m.limit);
+      auto v = replica_->ListRange(m.key, m.offset,
+                                   m.limit == 0 ? kDefaultListPage : m.limit);
       if (!v.ok()) return Fail(call, v.status());
-      j["values"] = v->values;
+      const size_t n = FittingItems(v->values, 0, budget);
+      if (n == 0 && !v->values.empty()) {
+        return TooLargeToPage(call, "value", v->values[0].size());
+      }
+      v->values.resize(n);
+      j["values"] = std::move(v->values);
       j["length"] = v->length;
       break;
     }
     default:
       return Fail(call, Status::WrongType("unsupported key type"));
   }
-  Finish(call, 200, Dump(j));
+  Answer(call, Dump(j));
+}
+
+void Api::Answer(const std::shared_ptr<Call>& call, std::string body) {
+  if (body.size() > options_.max_response_bytes) {
+    return FailApi(
+        call, ApiError{413, "too_large",
+                       "the answer would take " + std::to_string(body.size()) +
+                           " bytes, over max_response_bytes (" +
+                           std::to_string(options_.max_response_bytes) + ")"});
+  }
+  Finish(call, 200, std::move(body));
+}
+
+void Api::TooLargeToPage(const std::shared_ptr<Call>& call, const char* what,
+                         size_t bytes) {
+  FailApi(call,
+          ApiError{413, "too_large",
+                   std::string("a ") + what + " of " + std::to_string(bytes) +
+                       " bytes does not fit in an answer of "
+                       "max_response_bytes (" +
+                       std::to_string(options_.max_response_bytes) + ")"});
 }
 
 // ----------------------------------------------------------------- writes

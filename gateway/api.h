@@ -1,7 +1,10 @@
 // Api: the REST API of one region (docs/api.md), on top of the Replica.
-// Routes a request, checks the bearer token, runs reads directly (they never
-// wait for the writer) and writes through Replica::Submit, answering when
-// the replica acknowledges; logs one access line per request.
+// Routes a request, checks the bearer token, runs reads on a small pool of
+// read threads (they never wait for the writer, and never hold an HTTP I/O
+// thread; /healthz, /readyz and /metrics are answered inline) and writes
+// through Replica::Submit, answering when the replica acknowledges; logs
+// one access line per request. Reads of sets, lists and key scans answer a
+// page, cut to max_response_bytes.
 //
 // Thread-safety: Handle may be called from any number of threads.
 #ifndef DELTAKV_GATEWAY_API_H_
@@ -14,11 +17,12 @@
 #include <utility>
 #include <vector>
 
+#include "cluster/waiters.h"
 #include "gateway/auth.h"
 #include "gateway/http_server.h"
 #include "gateway/metrics.h"
+#include "gateway/read_pool.h"
 #include "gateway/request_map.h"
-#include "cluster/waiters.h"
 
 namespace spdlog {
 class logger;
@@ -40,6 +44,11 @@ struct ApiOptions {
   bool json_log = false;
   replication::Streams* streams = nullptr;  // null: a single region
   size_t max_parked = 10000;  // requests waiting on tokens or regions
+  // A read's answer: pages are cut to it; an answer that cannot be cut
+  // (one value larger than it) is 413.
+  size_t max_response_bytes = size_t{16} << 20;
+  size_t read_threads = 4;         // threads running reads
+  size_t max_queued_reads = 1024;  // reads waiting for one (503 beyond)
 };
 
 class Api {
@@ -56,6 +65,9 @@ class Api {
   // Authorized, counting a refusal (401) under the request's route.
   bool AuthorizeHeader(std::string_view method, std::string_view target,
                        std::string_view authorization);
+  // Answers the reads queued, then stops the read threads; later reads are
+  // answered 503. Call before the replica closes.
+  void StopReads() { reads_.Stop(); }
   // Readiness: false once shutdown started.
   void SetReady(bool ready) { ready_ = ready; }
   Metrics& metrics() { return metrics_; }
@@ -69,6 +81,12 @@ class Api {
   struct Call;
   void Dispatch(std::shared_ptr<Call> call);
   void Read(const std::shared_ptr<Call>& call);
+  void ReadKey(const std::shared_ptr<Call>& call);
+  // Answers 200 with `body`, or 413 when it passes max_response_bytes.
+  void Answer(const std::shared_ptr<Call>& call, std::string body);
+  // 413 for one item of `bytes` that no page of max_response_bytes holds.
+  void TooLargeToPage(const std::shared_ptr<Call>& call, const char* what,
+                      size_t bytes);
   void Write(const std::shared_ptr<Call>& call);
   void Finish(const std::shared_ptr<Call>& call, int status, std::string body,
               std::string content_type = "application/json",
@@ -102,6 +120,7 @@ class Api {
   Metrics metrics_;
   Waiters waiters_;
   std::atomic<bool> ready_{true};
+  ReadPool reads_;  // last: its threads stop before the rest goes
 };
 
 }  // namespace deltakv::gateway

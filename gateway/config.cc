@@ -193,6 +193,35 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
                  "?wait_regions (503 beyond)")
       ->envname("DELTAKV_MAX_PARKED_REQUESTS")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 24));
+  app.add_option("--max-set-members", c.max_set_members,
+                 "members one set may hold: a local add beyond it is 413 "
+                 "(deltas from other regions are always applied)")
+      ->envname("DELTAKV_MAX_SET_MEMBERS")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  app.add_option("--max-list-length", c.max_list_length,
+                 "values one list may hold: a local insert or push beyond it "
+                 "is 413 (deltas from other regions are always applied)")
+      ->envname("DELTAKV_MAX_LIST_LENGTH")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  app.add_option("--max-key-bytes", c.max_key_bytes,
+                 "bytes one key may hold (a set's members, a list's stored "
+                 "state, a register's value; not the key's name): a local "
+                 "write beyond it is 413")
+      ->envname("DELTAKV_MAX_KEY_BYTES")
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 40));
+  app.add_option("--max-response-bytes", c.max_response_bytes,
+                 "largest answer to a read: set, list and key pages are cut "
+                 "to it (continue from the cursor or offset)")
+      ->envname("DELTAKV_MAX_RESPONSE_BYTES")
+      ->check(CLI::Range(uint64_t{64} << 10, uint64_t{1} << 32));
+  app.add_option("--read-threads", c.read_threads,
+                 "threads running reads (off the HTTP I/O threads)")
+      ->envname("DELTAKV_READ_THREADS")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--max-queued-reads", c.max_queued_reads,
+                 "reads that may wait for a read thread (503 beyond)")
+      ->envname("DELTAKV_MAX_QUEUED_READS")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20));
   app.add_option("--token-file", c.token_file,
                  "file of API bearer tokens, one per line")
       ->envname("DELTAKV_TOKEN_FILE");
@@ -394,6 +423,10 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
   }
   if (c.max_value_bytes + 1024 > c.max_body_bytes) {
     return usage("--max-body-bytes must exceed --max-value-bytes by 1 KiB");
+  }
+  if (c.max_response_bytes < c.max_value_bytes + (64 << 10)) {
+    return usage(
+        "--max-response-bytes must exceed --max-value-bytes by 64 KiB");
   }
   if (c.max_buffered_body_bytes < c.max_body_bytes) {
     return usage("--max-buffered-body-bytes must be at least --max-body-bytes");

@@ -42,6 +42,14 @@ struct ServerConfig {
   std::string token_file;
   std::string tokens;  // comma-separated (DELTAKV_TOKENS)
   uint64_t max_parked_requests = 10000;
+  // Per-key caps on local writes, the answer bound of reads, and the read
+  // threads (docs/api.md, "Limits").
+  uint64_t max_set_members = 1000000;
+  uint64_t max_list_length = 1000000;
+  uint64_t max_key_bytes = 64ull << 20;  // bytes a key holds, not its name
+  uint64_t max_response_bytes = 16ull << 20;
+  int read_threads = 4;
+  uint64_t max_queued_reads = 1024;
   bool tokens_given = false;  // --tokens / DELTAKV_TOKENS set, even to ""
 
   std::string durability = "sync";

@@ -97,6 +97,13 @@ struct HttpServer::Impl {
   std::atomic<bool> stopping{false};
   HttpServerOptions options;
   Handler handler;
+  std::optional<ssl::context> tls;  // set: the listener speaks TLS only
+  // Connections that may be shed, by (class, order of becoming idle).
+  using IdleKey = std::pair<int, uint64_t>;
+  std::mutex idle_mu;
+  std::map<IdleKey, std::weak_ptr<SessionBase>> idle;  // guarded by idle_mu
+  uint64_t idle_order = 0;                             // guarded by idle_mu
+  std::atomic<uint64_t> shed{0};
   asio::io_context ioc;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
       work;
@@ -109,16 +116,8 @@ struct HttpServer::Impl {
            std::owner_less<std::weak_ptr<SessionBase>>>
       sessions;  // guarded by mu
   bool shut_down = false;
-  std::optional<ssl::context> tls;  // set: the listener speaks TLS only
   asio::steady_timer accept_backoff{ioc};
   std::chrono::milliseconds backoff{0};
-
-  // Connections that may be shed, by (class, order of becoming idle).
-  using IdleKey = std::pair<int, uint64_t>;
-  std::mutex idle_mu;
-  std::map<IdleKey, std::weak_ptr<SessionBase>> idle;  // guarded by idle_mu
-  uint64_t idle_order = 0;                             // guarded by idle_mu
-  std::atomic<uint64_t> shed{0};
 
   void Accept();
   void OnAccept(beast::error_code ec, tcp::socket s);
@@ -297,6 +296,11 @@ class Session : public SessionBase,
     const std::string_view target(req.target().data(), req.target().size());
     if (target.size() > options.max_url_bytes) {
       return Refuse(414, "url_too_long", "too_large", "URL too long");
+    }
+    // A Transfer-Encoding whose last coding is not chunked leaves the body
+    // length unknown: 400, as for any malformed request (RFC 9112 6.3).
+    if (req.count(http::field::transfer_encoding) != 0 && !parser_->chunked()) {
+      return Refuse(400, "malformed", "bad_request", "malformed HTTP request");
     }
     if (!options.only_paths.empty()) {
       const std::string_view path = target.substr(0, target.find('?'));
@@ -794,6 +798,11 @@ void HttpServer::Shutdown(std::chrono::milliseconds grace) {
   asio::post(impl_->ioc, [p = impl_.get()] { p->ioc.stop(); });
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  // Handlers still queued (closes the loop stopped before, operations they
+  // aborted) hold sessions, whose destructors use this Impl: run them now,
+  // while it is whole, not in ~io_context after the members they touch.
+  impl_->ioc.restart();
+  impl_->ioc.poll();
 }
 
 }  // namespace deltakv::gateway

@@ -112,6 +112,9 @@ int main(int argc, char** argv) {
   api_options.access_log = c.access_log;
   api_options.max_parked = static_cast<size_t>(c.max_parked_requests);
   api_options.json_log = c.log_format == "json";
+  api_options.max_response_bytes = static_cast<size_t>(c.max_response_bytes);
+  api_options.read_threads = static_cast<size_t>(c.read_threads);
+  api_options.max_queued_reads = static_cast<size_t>(c.max_queued_reads);
   auto auth = LoadAuth(c);
   if (!auth.ok()) {
     Say(*log, c, spdlog::level::err, auth.status().ToString());
@@ -135,6 +138,9 @@ int main(int argc, char** argv) {
   ro.max_map_bytes = c.max_map_bytes;
   ro.max_value_bytes = c.max_value_bytes;
   ro.max_log_entries = c.max_log_entries;
+  ro.max_set_members = c.max_set_members;
+  ro.max_list_length = c.max_list_length;
+  ro.max_key_bytes = c.max_key_bytes;
   auto replica = replication::Replica::Open(ro);
   if (!replica.ok()) {
     Say(*log, c, spdlog::level::err,
@@ -394,6 +400,7 @@ int main(int argc, char** argv) {
           ": finishing in-flight requests");
   api->SetReady(false);
   (*server)->Shutdown(std::chrono::milliseconds(c.shutdown_grace_ms));
+  api->StopReads();  // before the replica closes under them
   api_server = nullptr;
   if (resp_server) {
     resp_server->Shutdown(std::chrono::milliseconds(c.shutdown_grace_ms));

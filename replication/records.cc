@@ -67,9 +67,9 @@ Status CheckForm(std::string_view stored, bool hashed, std::string_view what) {
 
 Status DecodeHeader(std::string_view stored_key, std::string_view bytes,
                     KeyHeader* out) {
-  bool hashed;
-  uint32_t n;
-  size_t pos;
+  bool hashed = false;
+  uint32_t n = 0;
+  size_t pos = 0;
   DELTAKV_RETURN_IF_ERROR(ParseHeaderStart(bytes, &hashed, &n, &pos));
   DELTAKV_RETURN_IF_ERROR(CheckForm(stored_key, hashed, "key header"));
   uint8_t type = static_cast<uint8_t>(bytes[1]);
@@ -92,9 +92,9 @@ Status DecodeHeader(std::string_view stored_key, std::string_view bytes,
 Status LocateKey(const storage::ReadTxn& txn, std::string_view key,
                  storage::NameSlot* out) {
   auto holds = [key](std::string_view bytes) -> Result<bool> {
-    bool hashed;
-    uint32_t n;
-    size_t pos;
+    bool hashed = false;
+    uint32_t n = 0;
+    size_t pos = 0;
     DELTAKV_RETURN_IF_ERROR(ParseHeaderStart(bytes, &hashed, &n, &pos));
     if (hashed != storage::IsLongName(key)) {
       return Bad("key header form does not match its storage key");
@@ -140,7 +140,7 @@ Status ParseMemberStart(std::string_view bytes, bool* hashed,
   *hashed = bytes[0] == 1;
   *pos = 1;
   if (*hashed) {
-    uint32_t n;
+    uint32_t n = 0;
     if (!ReadU32(bytes, pos, &n) || bytes.size() - *pos < n) {
       return Bad("member record truncated");
     }
@@ -157,9 +157,9 @@ Status ParseMemberStart(std::string_view bytes, bool* hashed,
 
 Status DecodeMember(std::string_view stored_name, std::string_view bytes,
                     std::string* member, std::vector<Dot>* dots) {
-  bool hashed;
+  bool hashed = false;
   std::string_view name;
-  size_t pos;
+  size_t pos = 0;
   DELTAKV_RETURN_IF_ERROR(ParseMemberStart(bytes, &hashed, &name, &pos));
   DELTAKV_RETURN_IF_ERROR(CheckForm(stored_name, hashed, "member record"));
   member->assign(hashed ? name : stored_name);
@@ -178,9 +178,9 @@ Status LocateMember(const storage::ReadTxn& txn, uint64_t key_id,
                     std::string_view member, storage::NameSlot* out,
                     const std::set<std::string, std::less<>>* claimed) {
   auto holds = [member](std::string_view bytes) -> Result<bool> {
-    bool hashed;
+    bool hashed = false;
     std::string_view name;
-    size_t pos;
+    size_t pos = 0;
     DELTAKV_RETURN_IF_ERROR(ParseMemberStart(bytes, &hashed, &name, &pos));
     if (hashed != storage::IsLongName(member)) {
       return Bad("member record form does not match its storage key");
@@ -199,6 +199,24 @@ std::string DotIndexKey(uint64_t key_id, const Dot& dot) {
   AppendU64(&out, dot.replica.value());
   AppendU64(&out, dot.counter);
   return out;
+}
+
+std::string SetBytesKey(uint64_t key_id) {
+  std::string out;
+  AppendU64(&out, key_id);
+  return out;
+}
+
+std::string EncodeSetBytes(uint64_t bytes, uint64_t count) {
+  std::string out;
+  AppendU64(&out, bytes);
+  AppendU64(&out, count);
+  return out;
+}
+
+bool DecodeSetBytes(std::string_view v, uint64_t* bytes, uint64_t* count) {
+  size_t pos = 0;
+  return v.size() == 16 && ReadU64(v, &pos, bytes) && ReadU64(v, &pos, count);
 }
 
 std::string LogKey(std::string_view region, uint64_t seq) {
@@ -222,7 +240,7 @@ std::string EncodeLogValue(std::string_view key, crdt::CrdtType type,
 Status DecodeLogValue(std::string_view bytes, std::string* key,
                       crdt::CrdtType* type, std::string* delta) {
   size_t pos = 0;
-  uint32_t n;
+  uint32_t n = 0;
   if (!ReadU32(bytes, &pos, &n) || bytes.size() - pos < size_t{n} + 1) {
     return Bad("delta log entry truncated");
   }
@@ -286,7 +304,7 @@ Status ReadListBytes(const storage::ReadTxn& txn, uint64_t key_id,
   out->clear();
   if (directory.empty()) return Status::OK();
   size_t pos = 0;
-  uint32_t n;
+  uint32_t n = 0;
   if (!ReadU32(directory, &pos, &n) ||
       (directory.size() - pos) != size_t{n} * 8) {
     return Bad("list chunk directory malformed");

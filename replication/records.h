@@ -66,6 +66,17 @@ Status LocateMember(
 // holding that dot (its record is MemberRecordKey(key_id, value)).
 std::string DotIndexKey(uint64_t key_id, const Dot& dot);
 
+// Table kIndex, key [key_id] alone (8 bytes, where dot index keys have
+// 24): a set's member bytes (the sum of its members' lengths) and the
+// member count they were counted at, [u64 bytes][u64 count]. Kept by every
+// change of the set; a store written before it existed lacks it, and a
+// count that differs from the header's marks it stale: the bytes are then
+// counted again from the member records when a cap needs them.
+std::string SetBytesKey(uint64_t key_id);
+std::string EncodeSetBytes(uint64_t bytes, uint64_t count);
+// False when `v` is not 16 bytes.
+bool DecodeSetBytes(std::string_view v, uint64_t* bytes, uint64_t* count);
+
 // Table kDeltaLog, key [origin region][0][seq]; value [key len][key][type]
 // [delta].
 std::string LogKey(std::string_view region, uint64_t seq);

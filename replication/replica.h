@@ -53,6 +53,15 @@ struct ReplicaOptions {
   size_t max_value_bytes = 64 * 1024;    // register values, set members
   size_t max_batch = 1024;               // operations per transaction
   uint64_t max_log_entries = 1'000'000;  // the delta log never holds more
+  // Per-key caps, checked on local writes only (0: no cap). A write that
+  // would pass one fails TooLarge with nothing applied; deltas from other
+  // regions are always joined, whatever they make a key hold (convergence
+  // wins over the cap).
+  uint64_t max_set_members = 1'000'000;  // members of one set
+  uint64_t max_list_length = 1'000'000;  // values of one list
+  // Bytes one key holds (not its name): a set's members, a list's stored
+  // state, a register's value.
+  uint64_t max_key_bytes = 64ull << 20;
 };
 
 inline constexpr size_t kMaxKeyBytes = 1024;
@@ -106,6 +115,16 @@ struct ListPage {
   uint64_t length = 0;  // the whole list's length
 };
 
+// A page of a set's members, in storage order: by their bytes, except
+// that members over storage::kMaxInlineName bytes sort by their first
+// storage::kHashedNamePrefix bytes and then by a hash.
+struct SetPage {
+  std::vector<std::string> members;
+  std::vector<std::string> positions;  // each member's storage position
+  uint64_t size = 0;                   // members of the whole set
+  bool more = false;                   // members follow the page
+};
+
 struct KeyInfo {
   std::string key;
   crdt::CrdtType type;
@@ -113,7 +132,8 @@ struct KeyInfo {
 
 struct ScanPage {
   std::vector<KeyInfo> keys;
-  std::optional<std::string> next;  // pass as `after` for the next page
+  std::vector<std::string> positions;  // each key's storage position
+  std::optional<std::string> next;     // pass as `after` for the next page
 };
 
 // One entry of the delta log: the delta of one operation.
@@ -178,7 +198,9 @@ class Replica {
   // Queues an operation; `done` runs on the writer thread once the batch is
   // durable (or with the error). Errors: InvalidArgument (empty or too long
   // key, counter overflow), TooLarge (value or member over
-  // max_value_bytes), WrongType, Unavailable (storage full or closing).
+  // max_value_bytes; a key that would pass max_set_members,
+  // max_list_length or max_key_bytes), WrongType, Unavailable (storage full
+  // or closing).
   void Submit(Op op, Callback done);
   // Submit and wait.
   Result<OpResult> Apply(Op op);
@@ -188,6 +210,13 @@ class Replica {
   Result<int64_t> CounterValue(std::string_view key) const;
   Result<RegisterValue> RegisterGet(std::string_view key) const;
   Result<std::vector<std::string>> SetMembers(std::string_view key) const;
+  // Up to `limit` members (at least 1) after the storage position `after`
+  // (a position of an earlier page; nullopt: from the first), with the
+  // size of the whole set, in one read transaction. InvalidArgument for a
+  // zero limit.
+  Result<SetPage> SetRange(std::string_view key,
+                           std::optional<std::string_view> after,
+                           size_t limit) const;
   Result<bool> SetContains(std::string_view key, std::string_view member) const;
   // The number of members, without reading them.
   Result<uint64_t> SetSize(std::string_view key) const;

@@ -87,6 +87,37 @@ Result<std::vector<std::string>> Replica::SetMembers(
   return members;
 }
 
+Result<SetPage> Replica::SetRange(std::string_view key,
+                                  std::optional<std::string_view> after,
+                                  size_t limit) const {
+  if (limit == 0) return Status::InvalidArgument("limit must be positive");
+  DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+  KeyHeader h;
+  DELTAKV_RETURN_IF_ERROR(LoadLive(txn, key, CrdtType::kSet, &h));
+  const std::string prefix = MemberRecordKey(h.key_id, "");
+  DELTAKV_ASSIGN_OR_RETURN(storage::Cursor cur,
+                           txn.OpenCursor(Table::kRecords));
+  SetPage page;
+  page.size = h.count;
+  const std::string start = MemberRecordKey(h.key_id, after.value_or(""));
+  bool ok = cur.Seek(start);
+  if (ok && after && cur.key() == start) ok = cur.Next();
+  std::vector<Dot> dots;
+  for (; ok && cur.key().starts_with(prefix); ok = cur.Next()) {
+    if (page.members.size() == limit) {
+      page.more = true;
+      break;
+    }
+    const std::string_view stored = cur.key().substr(prefix.size());
+    std::string m;
+    DELTAKV_RETURN_IF_ERROR(DecodeMember(stored, cur.value(), &m, &dots));
+    page.members.push_back(std::move(m));
+    page.positions.emplace_back(stored);
+  }
+  DELTAKV_RETURN_IF_ERROR(cur.status());
+  return page;
+}
+
 Result<bool> Replica::SetContains(std::string_view key,
                                   std::string_view member) const {
   DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
@@ -228,6 +259,7 @@ Result<ScanPage> Replica::Scan(std::string_view prefix, std::string_view after,
     }
     page.keys.push_back(KeyInfo{std::move(key), h.type});
     last_stored.assign(cur.key());
+    page.positions.push_back(last_stored);
   }
   DELTAKV_RETURN_IF_ERROR(cur.status());
   return page;

@@ -134,6 +134,12 @@ Result<OpResult> TxnApply::Register(Loaded& k, const Op& op,
                             " bytes exceeds max_value_bytes (" +
                             std::to_string(options_.max_value_bytes) + ")");
   }
+  // The write supersedes every write seen here: the key holds its value.
+  if (options_.max_key_bytes != 0 && op.value.size() > options_.max_key_bytes) {
+    return Status::TooLarge("value of " + std::to_string(op.value.size()) +
+                            " bytes exceeds max_key_bytes (" +
+                            std::to_string(options_.max_key_bytes) + ")");
+  }
   crdt::ORRegister state;
   if (k.exists) DELTAKV_RETURN_IF_ERROR(crdt::Decode(k.header.payload, &state));
   // The write supersedes every write this region has seen of the key.
@@ -239,10 +245,81 @@ Status TxnApply::LoadAllMembers(const Loaded& k, crdt::AWORSet* partial,
   return Check(cur.status());
 }
 
+Result<std::optional<uint64_t>> TxnApply::StoredSetBytes(const Loaded& k) {
+  using Known = std::optional<uint64_t>;
+  if (!k.exists || k.header.count == 0) return Known(0);
+  std::string_view v;
+  Status s = Check(txn_->Get(Table::kIndex, SetBytesKey(k.header.key_id), &v));
+  if (s.IsNotFound()) return Known();
+  DELTAKV_RETURN_IF_ERROR(s);
+  uint64_t bytes = 0, count = 0;
+  if (!DecodeSetBytes(v, &bytes, &count) || count != k.header.count) {
+    return Known();  // stale: counted again when needed
+  }
+  return Known(bytes);
+}
+
+Result<uint64_t> TxnApply::CountSetBytes(const Loaded& k) {
+  std::string prefix = MemberRecordKey(k.header.key_id, "");
+  DELTAKV_ASSIGN_OR_RETURN(storage::Cursor cur,
+                           txn_->OpenCursor(Table::kRecords));
+  uint64_t bytes = 0;
+  std::string member;
+  std::vector<Dot> dots;
+  for (bool ok = cur.Seek(prefix); ok && cur.key().starts_with(prefix);
+       ok = cur.Next()) {
+    DELTAKV_RETURN_IF_ERROR(DecodeMember(cur.key().substr(prefix.size()),
+                                         cur.value(), &member, &dots));
+    bytes += member.size();
+  }
+  DELTAKV_RETURN_IF_ERROR(Check(cur.status()));
+  return bytes;
+}
+
+Status TxnApply::CheckSetCaps(const Loaded& k, const Op& op,
+                              const MemberDots& before,
+                              std::optional<uint64_t>* bytes) {
+  const uint64_t max_members = options_.max_set_members;
+  const uint64_t max_bytes = options_.max_key_bytes;
+  if (max_members == 0 && max_bytes == 0) return Status::OK();
+  // The members the add makes present (each once).
+  std::set<std::string_view> added;
+  uint64_t added_bytes = 0;
+  for (const std::string& m : op.members) {
+    auto it = before.find(m);
+    if (it != before.end() && !it->second.empty()) continue;
+    if (added.insert(m).second) added_bytes += m.size();
+  }
+  if (added.empty()) return Status::OK();  // the set does not grow
+  const uint64_t count = k.exists ? k.header.count : 0;
+  if (max_members != 0 && count + added.size() > max_members) {
+    return Status::TooLarge(
+        "the set would hold " + std::to_string(count + added.size()) +
+        " members, over max_set_members (" + std::to_string(max_members) + ")");
+  }
+  if (max_bytes == 0) return Status::OK();
+  DELTAKV_ASSIGN_OR_RETURN(*bytes, StoredSetBytes(k));
+  if (!*bytes) {
+    DELTAKV_ASSIGN_OR_RETURN(uint64_t counted, CountSetBytes(k));
+    *bytes = counted;
+  }
+  if (**bytes + added_bytes > max_bytes) {
+    return Status::TooLarge("the set's members would take " +
+                            std::to_string(**bytes + added_bytes) +
+                            " bytes, over max_key_bytes (" +
+                            std::to_string(max_bytes) + ")");
+  }
+  return Status::OK();
+}
+
 Status TxnApply::PersistSet(Loaded& k, const MemberDots& before,
-                            const crdt::AWORSet& after) {
+                            const crdt::AWORSet& after,
+                            std::optional<uint64_t> bytes) {
   static const std::vector<Dot> kNone;
   const uint64_t kid = k.header.key_id;
+  if (!bytes) {
+    DELTAKV_ASSIGN_OR_RETURN(bytes, StoredSetBytes(k));
+  }
   // The members whose dots change, with where their records are (or go).
   // Every record key is found before anything is written, so a name that
   // cannot be stored fails the operation with nothing written.
@@ -295,13 +372,27 @@ Status TxnApply::PersistSet(Loaded& k, const MemberDots& before,
     }
     if (now.empty()) {
       if (k.header.count > 0) --k.header.count;
+      if (bytes) *bytes -= std::min<uint64_t>(*bytes, c.member->size());
       DELTAKV_RETURN_IF_ERROR(
           Check(txn_->Delete(Table::kRecords, c.record_key)));
       continue;
     }
-    if (old_dots.empty()) ++k.header.count;
+    if (old_dots.empty()) {
+      ++k.header.count;
+      if (bytes) *bytes += c.member->size();
+    }
     DELTAKV_RETURN_IF_ERROR(Check(txn_->Put(Table::kRecords, c.record_key,
                                             EncodeMember(*c.member, now))));
+  }
+  // The member bytes follow the change when they were known; otherwise a
+  // stale record goes (they are counted again when a cap needs them).
+  if (bytes) {
+    DELTAKV_RETURN_IF_ERROR(
+        Check(txn_->Put(Table::kIndex, SetBytesKey(kid),
+                        EncodeSetBytes(*bytes, k.header.count))));
+  } else {
+    DELTAKV_RETURN_IF_ERROR(
+        Check(txn_->Delete(Table::kIndex, SetBytesKey(kid))));
   }
   k.header.payload = crdt::EncodeContext(after.context());
   k.header.live = k.header.count > 0;
@@ -325,6 +416,8 @@ Result<OpResult> TxnApply::SetOp(Loaded& k, const Op& op, std::string* delta) {
   crdt::AWORSet partial;
   MemberDots before;
   DELTAKV_RETURN_IF_ERROR(LoadSet(k, op.members, nullptr, &partial, &before));
+  std::optional<uint64_t> bytes;
+  if (add) DELTAKV_RETURN_IF_ERROR(CheckSetCaps(k, op, before, &bytes));
   crdt::AWORSet d;
   for (const std::string& m : op.members) {
     d.Join(add ? partial.Add(replica_, m) : partial.Remove(m));
@@ -335,7 +428,7 @@ Result<OpResult> TxnApply::SetOp(Loaded& k, const Op& op, std::string* delta) {
     return r;
   }
   Init(&k, CrdtType::kSet);
-  DELTAKV_RETURN_IF_ERROR(PersistSet(k, before, partial));
+  DELTAKV_RETURN_IF_ERROR(PersistSet(k, before, partial, bytes));
   r.size = k.header.count;
   r.changed = add ? r.size - std::min(r.size, count_before)
                   : count_before - std::min(r.size, count_before);
@@ -429,7 +522,8 @@ Result<crdt::List*> TxnApply::LoadList(const Loaded& k) {
   return &entry.list;
 }
 
-Status TxnApply::StoreList(Loaded& k, const crdt::List& list) {
+Status TxnApply::StoreList(Loaded& k, const crdt::List& list,
+                           uint64_t max_bytes) {
   // Old chunk names, to delete the ones the new state no longer uses.
   std::vector<uint64_t> old_hashes;
   {
@@ -446,6 +540,14 @@ Status TxnApply::StoreList(Loaded& k, const crdt::List& list) {
   }
   std::sort(old_hashes.begin(), old_hashes.end());
   const std::string bytes = crdt::Encode(list);
+  if (max_bytes != 0 && bytes.size() > max_bytes) {
+    // The cached list holds the refused edit: drop it, so the next edit
+    // decodes what the transaction holds.
+    list_cache_->entries.erase(k.header.key_id);
+    return Status::TooLarge(
+        "the list would take " + std::to_string(bytes.size()) +
+        " bytes, over max_key_bytes (" + std::to_string(max_bytes) + ")");
+  }
   std::vector<std::string_view> chunks = storage::ContentChunks(bytes);
   std::string dir;
   storage::AppendU32(&dir, static_cast<uint32_t>(chunks.size()));
@@ -485,6 +587,14 @@ Result<OpResult> TxnApply::ListOp(Loaded& k, const Op& op, std::string* delta) {
   }
   Init(&k, CrdtType::kList);
   DELTAKV_ASSIGN_OR_RETURN(crdt::List * list, LoadList(k));
+  const bool grows = op.kind != OpKind::kListDelete;
+  if (grows && options_.max_list_length != 0 &&
+      list->size() + op.members.size() > options_.max_list_length) {
+    return Status::TooLarge("the list would hold " +
+                            std::to_string(list->size() + op.members.size()) +
+                            " values, over max_list_length (" +
+                            std::to_string(options_.max_list_length) + ")");
+  }
   Result<crdt::List> d = Status::InvalidArgument("unknown list operation");
   switch (op.kind) {
     case OpKind::kListInsert:
@@ -505,7 +615,8 @@ Result<OpResult> TxnApply::ListOp(Loaded& k, const Op& op, std::string* delta) {
   r.size = list->size();
   // Deleting nothing changes nothing: it neither creates the key nor logs.
   if (IsEmptyListDelta(*d)) return r;
-  DELTAKV_RETURN_IF_ERROR(StoreList(k, *list));
+  DELTAKV_RETURN_IF_ERROR(
+      StoreList(k, *list, grows ? options_.max_key_bytes : 0));
   *delta = crdt::Encode(*d);
   return r;
 }

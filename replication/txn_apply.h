@@ -90,7 +90,10 @@ class TxnApply {
   // List records: the encoded state cut into content-defined chunks under
   // [key id][chunk hash]; the header payload is the chunk directory.
   Result<crdt::List*> LoadList(const Loaded& k);
-  Status StoreList(Loaded& k, const crdt::List& list);
+  // `max_bytes` (0: none): TooLarge, with nothing written and the list
+  // dropped from the cache (it was edited in place), when the encoded state
+  // would be larger.
+  Status StoreList(Loaded& k, const crdt::List& list, uint64_t max_bytes = 0);
 
   // Set records: the partial state holding the members named, the members
   // whose dots `cover` contains, and the key's context.
@@ -102,9 +105,23 @@ class TxnApply {
                     crdt::AWORSet* partial, MemberDots* before);
   Status LoadAllMembers(const Loaded& k, crdt::AWORSet* partial,
                         MemberDots* before);
-  // Writes back the members in `before` or `after`, the index and header.
+  // Writes back the members in `before` or `after`, the index, the member
+  // bytes and the header. `bytes`: the set's member bytes before the
+  // change, when the caller knows them (nullopt: StoredSetBytes).
   Status PersistSet(Loaded& k, const MemberDots& before,
-                    const crdt::AWORSet& after);
+                    const crdt::AWORSet& after,
+                    std::optional<uint64_t> bytes = std::nullopt);
+  // A set's member bytes (records.h, SetBytesKey): the stored record when
+  // it counts the members the header counts, 0 for a set without members,
+  // nullopt otherwise (a record missing or stale).
+  Result<std::optional<uint64_t>> StoredSetBytes(const Loaded& k);
+  // Counts them from the member records.
+  Result<uint64_t> CountSetBytes(const Loaded& k);
+  // The per-key caps of a local set add (ReplicaOptions): TooLarge when the
+  // members `op` adds would pass one. Sets *bytes to the member bytes before
+  // the add when it knows them.
+  Status CheckSetCaps(const Loaded& k, const Op& op, const MemberDots& before,
+                      std::optional<uint64_t>* bytes);
 
   storage::WriteTxn* txn_;
   const ReplicaOptions& options_;

@@ -1,5 +1,6 @@
 // deltakv: the command-line client of a deltakv-server.
-//   deltakv [--url URL] [--token T] [--json] COMMAND ...
+//   deltakv [--url URL] [--token T] [--ca-file F] [--cert-file F --key-file F]
+//           [--json] COMMAND ...
 // Exit status: 0 success, 1 server or connection error (message shown),
 // 2 usage error.
 #include <CLI/CLI.hpp>
@@ -67,11 +68,22 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string url = "http://127.0.0.1:8080", token;
   bool json_out = false;
-  app.add_option("--url", url, "server URL")
+  deltakv::TlsOptions tls;
+  app.add_option("--url", url, "server URL: http[s]://HOST:PORT")
       ->envname("DELTAKV_URL")
       ->capture_default_str();
   app.add_option("--token", token, "API bearer token")
       ->envname("DELTAKV_TOKEN");
+  app.add_option("--ca-file", tls.ca_file,
+                 "https: PEM file of the CAs that may sign the server's "
+                 "certificate (default: the system's CA store)")
+      ->envname("DELTAKV_CA_FILE");
+  app.add_option("--cert-file", tls.cert_file,
+                 "https, mutual TLS: this client's PEM certificate")
+      ->envname("DELTAKV_CERT_FILE");
+  app.add_option("--key-file", tls.key_file,
+                 "https, mutual TLS: the PEM private key of --cert-file")
+      ->envname("DELTAKV_KEY_FILE");
   app.add_flag("--json", json_out, "print the server's JSON answers");
 
   std::string key, value;
@@ -169,7 +181,8 @@ int main(int argc, char** argv) {
   }
   Context ctx;
   ctx.json_out = json_out;
-  auto http = deltakv::HttpClient::Create(url, token);
+  auto http =
+      deltakv::HttpClient::Create(url, token, std::chrono::seconds(30), tls);
   if (!http.ok()) {
     std::cerr << "deltakv: " << http.status().message() << "\n";
     return 2;
@@ -211,12 +224,29 @@ int main(int argc, char** argv) {
     json_out ? print_json()
              : void(std::cout << out["size"].get<uint64_t>() << "\n");
   } else if (s_members->parsed()) {
-    if ((rc = Call(ctx, "GET", "/v1/set/" + k, nullptr, &out))) return rc;
+    // The whole set, a page at a time (the server's pages are bounded).
+    std::string cursor;
+    json all = json::array();
+    for (;;) {
+      std::string target = "/v1/set/" + k + "?limit=10000";
+      if (!cursor.empty()) target += "&cursor=" + Enc(cursor);
+      if ((rc = Call(ctx, "GET", target, nullptr, &out))) return rc;
+      for (const auto& m : out["members"]) {
+        if (json_out) {
+          all.push_back(m);
+        } else {
+          std::cout << m.get<std::string>() << "\n";
+        }
+      }
+      if (!out.contains("cursor") || out["cursor"].is_null()) break;
+      std::string next = out["cursor"].get<std::string>();
+      if (next == cursor) break;  // no progress: never loop
+      cursor = std::move(next);
+    }
     if (json_out) {
+      out["members"] = std::move(all);
+      out.erase("cursor");
       print_json();
-    } else {
-      for (const auto& m : out["members"])
-        std::cout << m.get<std::string>() << "\n";
     }
   } else if (l_insert->parsed()) {
     json body{{"index", index}, {"values", items}};
@@ -225,12 +255,28 @@ int main(int argc, char** argv) {
     json_out ? print_json()
              : void(std::cout << out["length"].get<uint64_t>() << "\n");
   } else if (l_get->parsed()) {
-    if ((rc = Call(ctx, "GET", "/v1/list/" + k, nullptr, &out))) return rc;
+    // The whole list, a page at a time (the server's pages are bounded).
+    uint64_t offset = 0;
+    json all = json::array();
+    for (;;) {
+      std::string target =
+          "/v1/list/" + k + "?limit=10000&offset=" + std::to_string(offset);
+      if ((rc = Call(ctx, "GET", target, nullptr, &out))) return rc;
+      for (const auto& v : out["values"]) {
+        if (json_out) {
+          all.push_back(v);
+        } else {
+          std::cout << v.get<std::string>() << "\n";
+        }
+      }
+      offset += out["values"].size();
+      if (out["values"].empty() || offset >= out["length"].get<uint64_t>()) {
+        break;
+      }
+    }
     if (json_out) {
+      out["values"] = std::move(all);
       print_json();
-    } else {
-      for (const auto& v : out["values"])
-        std::cout << v.get<std::string>() << "\n";
     }
   } else if (del->parsed()) {
     if ((rc = Call(ctx, "DELETE", "/v1/keys/" + k, nullptr, &out))) return rc;

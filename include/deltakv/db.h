@@ -5,7 +5,13 @@
 //   db.value()->Set("tags").Add({"crdt", "lmdb"});
 //
 // Db::Open embeds a region replica in the process (LMDB in `path`);
-// Db::Connect talks to a deltakv-server over its REST API. Every call
+// Db::Connect talks to a deltakv-server over its REST API (HTTP or HTTPS):
+//
+//   auto db = deltakv::Db::Connect("https://deltakv.example.net:8443",
+//                                  {.token = "...", .tls = {.ca_file =
+//                                  "ca.pem"}});
+//
+// Every call
 // returns the same Result types and Status codes either way (a remote call
 // can also fail Unavailable or Timeout when the server cannot be reached).
 //
@@ -39,6 +45,30 @@ struct Options {
   uint64_t initial_map_bytes = 64ull << 20;
   uint64_t max_map_bytes = 64ull << 30;  // writes fail Unavailable beyond it
   size_t max_value_bytes = 64 * 1024;    // register values and set members
+  // Per-key caps: a write that would pass one fails TooLarge and changes
+  // nothing (0: no cap). Deltas from other regions are never refused.
+  uint64_t max_set_members = 1'000'000;
+  uint64_t max_list_length = 1'000'000;
+  uint64_t max_key_bytes = 64ull << 20;  // bytes a key holds, not its name
+};
+
+// TLS of an https:// connection (PEM files). The server's certificate is
+// always verified, and must name the URL's host (DNS name or IP address).
+// Every member has a default, so designated initializers may name any of
+// them.
+struct TlsOptions {
+  std::string ca_file = {};    // CAs that may sign the server's certificate;
+                               // empty: the system's CA store
+  std::string cert_file = {};  // mutual TLS: this client's certificate
+                               // (chain)
+  std::string key_file = {};   // and its private key; both or neither
+};
+
+// How Db::Connect reaches a server.
+struct ConnectOptions {
+  std::string token = {};       // API bearer token; empty: none sent
+  TlsOptions tls = {};          // https:// only
+  uint32_t timeout_ms = 30000;  // per call: connect, send and answer
 };
 
 enum class KeyType { kCounter, kRegister, kSet, kList };
@@ -98,7 +128,10 @@ class SetHandle {
   Result<uint64_t> Add(const std::vector<std::string>& members);
   Result<uint64_t> Remove(const std::vector<std::string>& members);
   Result<bool> Contains(std::string_view member) const;
-  Result<std::vector<std::string>> Members() const;  // sorted
+  // Every member, sorted by bytes. Over a remote connection the set is read
+  // a page at a time, so it is not a snapshot: a member added or removed
+  // meanwhile may or may not be listed; no member is listed twice.
+  Result<std::vector<std::string>> Members() const;
 
  private:
   friend class Db;
@@ -121,7 +154,9 @@ class ListHandle {
   Result<uint64_t> Delete(uint64_t index, uint64_t count);
   Result<uint64_t> PushBack(const std::vector<std::string>& values);
   Result<uint64_t> PushFront(const std::vector<std::string>& values);
-  // Up to `limit` values from `offset` (0: to the end).
+  // Up to `limit` values from `offset` (0: to the end). Over a remote
+  // connection a long range is read a page at a time (not a snapshot:
+  // `length` is the last page's).
   Result<ListRange> Range(uint64_t offset = 0, uint64_t limit = 0) const;
   Result<uint64_t> Length() const;
 
@@ -137,11 +172,17 @@ class Db {
   // Opens an embedded region replica. InvalidArgument for bad options or a
   // data directory of another region; Corruption for an unknown format.
   static Result<std::unique_ptr<Db>> Open(const Options& options);
-  // Connects to a deltakv-server at `url` (http://HOST:PORT), with a bearer
-  // token when the server requires one. Nothing is sent until the first
-  // call; a server that cannot be reached makes calls fail Unavailable.
+  // Connects to a deltakv-server at `url` (http://HOST:PORT or
+  // https://HOST:PORT), with a bearer token when the server requires one.
+  // Nothing is sent until the first call; a server that cannot be reached
+  // makes calls fail Unavailable, a server certificate that does not verify
+  // (or a client certificate the server refuses) Unauthorized.
+  // InvalidArgument for a malformed URL, TLS files that cannot be loaded,
+  // or TLS options with an http:// URL.
   static Result<std::unique_ptr<Db>> Connect(std::string_view url,
                                              std::string token = {});
+  static Result<std::unique_ptr<Db>> Connect(std::string_view url,
+                                             const ConnectOptions& options);
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;

@@ -132,3 +132,43 @@ TEST_CASE("--help succeeds and lists the options with defaults") {
   }
   CHECK(help.find("127.0.0.1:8080") != std::string::npos);  // a default
 }
+
+TEST_CASE("per-key caps, the answer bound and the read threads are options") {
+  int code = -1;
+  auto d = Parse({}, &code);
+  REQUIRE(d);
+  CHECK(d->max_set_members == 1000000);
+  CHECK(d->max_list_length == 1000000);
+  CHECK(d->max_key_bytes == 64ull << 20);
+  CHECK(d->max_response_bytes == 16ull << 20);
+  CHECK(d->read_threads == 4);
+  CHECK(d->max_queued_reads == 1024);
+  setenv("DELTAKV_MAX_SET_MEMBERS", "77", 1);
+  auto c = Parse({"--max-list-length", "5", "--max-key-bytes", "4096",
+                  "--max-response-bytes", "1048576", "--read-threads", "2",
+                  "--max-queued-reads", "9"},
+                 &code);
+  unsetenv("DELTAKV_MAX_SET_MEMBERS");
+  REQUIRE(c);
+  CHECK(c->max_set_members == 77);
+  CHECK(c->max_list_length == 5);
+  CHECK(c->max_key_bytes == 4096);
+  CHECK(c->max_response_bytes == 1048576);
+  CHECK(c->read_threads == 2);
+  CHECK(c->max_queued_reads == 9);
+  // Out of range, or an answer bound that cannot hold one value.
+  for (const std::vector<std::string>& bad :
+       std::vector<std::vector<std::string>>{
+           {"--max-set-members", "0"},
+           {"--max-list-length", "-1"},
+           {"--max-key-bytes", "10"},
+           {"--read-threads", "0"},
+           {"--max-queued-reads", "0"},
+           {"--max-response-bytes", "100"},
+           {"--max-response-bytes", "100000"}}) {  // < 64 KiB + 64 KiB
+    INFO(bad[0] << " " << bad[1]);
+    code = -1;
+    CHECK_FALSE(Parse(bad, &code));
+    CHECK(code == 2);
+  }
+}
