@@ -275,6 +275,10 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
                  "HOST:PORT of a second listener serving only /healthz, "
                  "/readyz and /metrics (for probes and scrapers)")
       ->envname("DELTAKV_ADMIN_HTTP");
+  app.add_option("--resp", c.resp,
+                 "HOST:PORT of a Redis protocol (RESP2/RESP3) listener on the "
+                 "same data (off unless given)")
+      ->envname("DELTAKV_RESP");
   app.add_option("--tls-cert-file", c.tls_cert_file,
                  "PEM certificate chain: the API listener speaks HTTPS")
       ->envname("DELTAKV_TLS_CERT_FILE");
@@ -317,7 +321,9 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
   app.add_option("--access-log", c.access_log, "one log line per request")
       ->envname("DELTAKV_ACCESS_LOG");
   app.add_option("--ready-file", c.ready_file,
-                 "write HOST:PORT to this file once serving (for scripts)")
+                 "write HOST:PORT to this file once serving (for scripts; "
+                 "further lines: the admin listener, and \"resp HOST:PORT\" "
+                 "with --resp)")
       ->envname("DELTAKV_READY_FILE");
 
   // The file goes underneath the environment, then flags and environment
@@ -367,6 +373,9 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
       !SplitHostPort(c.admin_http, &c.admin_host, &c.admin_port)) {
     return usage("--admin-http: expected HOST:PORT, got '" + c.admin_http +
                  "'");
+  }
+  if (!c.resp.empty() && !SplitHostPort(c.resp, &c.resp_host, &c.resp_port)) {
+    return usage("--resp: expected HOST:PORT, got '" + c.resp + "'");
   }
   if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
     return usage("--tls-cert-file and --tls-key-file go together");

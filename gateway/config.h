@@ -25,6 +25,8 @@ struct ServerConfig {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_client_ca_file;
+  // HOST:PORT of the Redis protocol (RESP) listener (empty: off).
+  std::string resp;
   std::string repl;                // HOST:PORT of the PUB socket
   std::vector<std::string> peers;  // NAME=HOST:PORT
   std::string curve_secret_key_file;
@@ -76,6 +78,8 @@ struct ServerConfig {
   uint16_t http_port = 0;
   std::string admin_host;
   uint16_t admin_port = 0;
+  std::string resp_host;
+  uint16_t resp_port = 0;
   std::string repl_host;
   uint16_t repl_port = 0;
   struct Peer {

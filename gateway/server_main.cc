@@ -10,11 +10,14 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "cluster/local_service.h"
 #include "gateway/api.h"
 #include "gateway/config.h"
 #include "gateway/http_server.h"
 #include "replication/replica.h"
 #include "replication/streams.h"
+#include "resp/commands.h"
+#include "resp/server.h"
 
 using namespace deltakv;
 
@@ -148,6 +151,7 @@ int main(int argc, char** argv) {
   // Geo-replication.
   std::unique_ptr<replication::Streams> streams;
   gateway::Api* api_ptr = nullptr;
+  cluster::LocalService* service_ptr = nullptr;
   if (!c.repl.empty()) {
     replication::StreamsOptions so;
     so.bind_host = c.repl_host;
@@ -175,8 +179,11 @@ int main(int argc, char** argv) {
       so.keys = std::move(keys).value();
     }
     auto s = replication::Streams::Start(replica->get(), std::move(so), log,
-                                         [&api_ptr] {
+                                         [&api_ptr, &service_ptr] {
                                            if (api_ptr) api_ptr->OnCommit();
+                                           if (service_ptr) {
+                                             service_ptr->OnCommit();
+                                           }
                                          });
     if (!s.ok()) {
       Say(*log, c, spdlog::level::err, s.status().ToString());
@@ -194,8 +201,16 @@ int main(int argc, char** argv) {
   auto api = std::make_unique<gateway::Api>(replica->get(), api_options, log);
   api_ptr = api.get();
   replication::Streams* streams_ptr = streams.get();
-  (*replica)->SetCommitListener([api_ptr, streams_ptr](uint64_t) {
+  // The protocol-neutral service the Redis protocol adapter calls.
+  cluster::LocalServiceOptions service_options;
+  service_options.streams = streams_ptr;
+  service_options.max_parked = static_cast<size_t>(c.max_parked_requests);
+  auto service =
+      std::make_unique<cluster::LocalService>(replica->get(), service_options);
+  service_ptr = service.get();
+  (*replica)->SetCommitListener([api_ptr, streams_ptr, service_ptr](uint64_t) {
     api_ptr->OnCommit();
+    service_ptr->OnCommit();
     if (streams_ptr) streams_ptr->Notify();
   });
 
@@ -272,6 +287,43 @@ int main(int argc, char** argv) {
     }
     admin_server = admin->get();
   }
+  // The Redis protocol listener (--resp).
+  std::unique_ptr<resp::Commands> resp_commands;
+  std::unique_ptr<resp::RespServer> resp_server;
+  std::atomic<resp::RespServer*> resp_server_ptr{nullptr};
+  if (!c.resp.empty()) {
+    resp::CommandsOptions co;
+    co.auth = api_options.auth;
+    co.durability = c.durability;
+    co.max_connections = max_connections;
+    co.connected_clients = [&resp_server_ptr] {
+      auto* s = resp_server_ptr.load();
+      return s ? s->active_connections() : size_t{0};
+    };
+    resp_commands = std::make_unique<resp::Commands>(service.get(), co);
+    resp::RespServerOptions ro2;
+    ro2.host = c.resp_host;
+    ro2.port = c.resp_port;
+    ro2.io_threads = c.io_threads;
+    ro2.max_connections = max_connections;
+    ro2.limits.max_bulk_bytes = std::max<size_t>(
+        static_cast<size_t>(c.max_value_bytes), replication::kMaxKeyBytes);
+    ro2.limits.max_command_bytes = static_cast<size_t>(c.max_body_bytes);
+    ro2.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
+    ro2.command_timeout = std::chrono::milliseconds(c.header_timeout_ms);
+    ro2.write_timeout = std::chrono::milliseconds(c.body_timeout_ms);
+    auto rs = resp::RespServer::Start(ro2, resp_commands.get());
+    if (!rs.ok()) {
+      Say(*log, c, spdlog::level::err, "--resp: " + rs.status().ToString());
+      return rs.status().code() == Code::kInvalidArgument ? 2 : 1;
+    }
+    resp_server = std::move(rs).value();
+    resp_server_ptr = resp_server.get();
+    resp_commands->SetPort(resp_server->port());
+  }
+  const std::string resp_listening =
+      resp_server ? c.resp_host + ":" + std::to_string(resp_server->port())
+                  : std::string();
   const std::string listening =
       c.http_host + ":" + std::to_string((*server)->port());
   const std::string admin_listening =
@@ -286,14 +338,18 @@ int main(int argc, char** argv) {
           (admin_listening.empty()
                ? std::string()
                : ", health and metrics on http://" + admin_listening) +
+          (resp_listening.empty() ? std::string()
+                                  : ", Redis protocol on " + resp_listening) +
           ", data in " + c.data_dir + ", durability " + c.durability);
   if (!c.ready_file.empty()) {
-    // Line 1: the API listener; line 2 (with --admin-http): the admin one.
+    // Line 1: the API listener; line 2 (with --admin-http): the admin one;
+    // then, with --resp, "resp HOST:PORT".
     std::string tmp = c.ready_file + ".tmp";
     {
       std::ofstream f(tmp);
       f << listening << "\n";
       if (!admin_listening.empty()) f << admin_listening << "\n";
+      if (!resp_listening.empty()) f << "resp " << resp_listening << "\n";
     }
     std::rename(tmp.c_str(), c.ready_file.c_str());
   }
@@ -322,6 +378,7 @@ int main(int argc, char** argv) {
           "SIGHUP: the configuration names no API token; keeping the current "
           "ones (restart to open the API)");
     } else {
+      if (resp_commands) resp_commands->SetAuth(*fresh_auth);
       api->SetAuth(std::move(fresh_auth).value());
       Say(*log, c, spdlog::level::info, "SIGHUP: API tokens reloaded");
     }
@@ -345,12 +402,19 @@ int main(int argc, char** argv) {
   (*server)->Shutdown(std::chrono::milliseconds(c.shutdown_grace_ms));
   api->StopReads();  // before the replica closes under them
   api_server = nullptr;
+  if (resp_server) {
+    resp_server->Shutdown(std::chrono::milliseconds(c.shutdown_grace_ms));
+  }
   if (streams) streams->Stop();
   replica->reset();  // drains queued batches, syncs, closes LMDB
+  service.reset();   // answers the waits still parked
   if (*admin) (*admin)->Shutdown(std::chrono::milliseconds(0));
   admin_server = nullptr;
   api.reset();
   server->reset();
+  resp_server_ptr = nullptr;
+  resp_server.reset();
+  resp_commands.reset();
   admin->reset();
   Say(*log, c, spdlog::level::info, "stopped");
   return 0;

@@ -91,6 +91,7 @@ struct Op {
 struct OpResult {
   int64_t value = 0;     // counter: value after the operation
   uint64_t size = 0;     // set: members after the operation
+  uint64_t changed = 0;  // set add/remove: members added or removed
   bool deleted = false;  // delete: the key held something
   uint64_t seq = 0;      // local sequence number of the delta (0: no delta)
 };
@@ -217,6 +218,8 @@ class Replica {
                            std::optional<std::string_view> after,
                            size_t limit) const;
   Result<bool> SetContains(std::string_view key, std::string_view member) const;
+  // The number of members, without reading them.
+  Result<uint64_t> SetSize(std::string_view key) const;
   // Up to `limit` values from `offset` (limit 0: to the end).
   // InvalidArgument when offset > length.
   Result<ListPage> ListRange(std::string_view key, uint64_t offset,

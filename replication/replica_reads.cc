@@ -128,6 +128,13 @@ Result<bool> Replica::SetContains(std::string_view key,
   return slot.found;
 }
 
+Result<uint64_t> Replica::SetSize(std::string_view key) const {
+  DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+  KeyHeader h;
+  DELTAKV_RETURN_IF_ERROR(LoadLive(txn, key, CrdtType::kSet, &h));
+  return h.count;
+}
+
 Result<ListPage> Replica::ListRange(std::string_view key, uint64_t offset,
                                     uint64_t limit) const {
   crdt::List list;

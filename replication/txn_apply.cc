@@ -412,6 +412,7 @@ Result<OpResult> TxnApply::SetOp(Loaded& k, const Op& op, std::string* delta) {
   }
   const bool add = op.kind == OpKind::kSetAdd;
   if (!add && !k.exists) return OpResult{};
+  const uint64_t count_before = k.exists ? k.header.count : 0;
   crdt::AWORSet partial;
   MemberDots before;
   DELTAKV_RETURN_IF_ERROR(LoadSet(k, op.members, nullptr, &partial, &before));
@@ -429,6 +430,8 @@ Result<OpResult> TxnApply::SetOp(Loaded& k, const Op& op, std::string* delta) {
   Init(&k, CrdtType::kSet);
   DELTAKV_RETURN_IF_ERROR(PersistSet(k, before, partial, bytes));
   r.size = k.header.count;
+  r.changed = add ? r.size - std::min(r.size, count_before)
+                  : count_before - std::min(r.size, count_before);
   *delta = crdt::Encode(d);
   return r;
 }

@@ -65,13 +65,21 @@ class ServerProcess {
     // Wait (bounded) for the ready file.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (std::chrono::steady_clock::now() < deadline) {
+      // Line 1: the API listener; then the admin listener (untagged) and
+      // "resp HOST:PORT" (with --resp), when present.
       std::ifstream f(ready_file_);
       std::string addr;
-      if (f >> addr) {
+      if (std::getline(f, addr) && !addr.empty()) {
         url_ = "http://" + addr;
         port_ = addr.substr(addr.rfind(':') + 1);
-        std::string admin;
-        if (f >> admin) admin_url_ = "http://" + admin;
+        std::string line;
+        while (std::getline(f, line)) {
+          if (line.rfind("resp ", 0) == 0) {
+            resp_port_ = line.substr(line.rfind(':') + 1);
+          } else if (!line.empty()) {
+            admin_url_ = "http://" + line;
+          }
+        }
         return;
       }
       int status;
@@ -99,6 +107,8 @@ class ServerProcess {
   const std::string& port() const { return port_; }
   // With --admin-http: the admin listener (health, readiness, metrics).
   const std::string& admin_url() const { return admin_url_; }
+  // With --resp HOST:0: the Redis protocol listener's port.
+  const std::string& resp_port() const { return resp_port_; }
   const std::string& data_dir() const { return data_dir_; }
   pid_t pid() const { return pid_; }
 
@@ -119,7 +129,8 @@ class ServerProcess {
     return status;
   }
 
-  std::string http_host_, data_dir_, ready_file_, url_, port_, admin_url_;
+  std::string http_host_, data_dir_, ready_file_, url_, port_, admin_url_,
+      resp_port_;
   bool owns_dir_ = false;
   pid_t pid_ = -1;
 };

@@ -266,8 +266,9 @@ uint64_t Watermark(Replica& r, const std::string& origin) {
 
 }  // namespace
 
-TEST_CASE("a remote batch with a corrupt entry moves neither data nor "
-          "watermark") {
+TEST_CASE(
+    "a remote batch with a corrupt entry moves neither data nor "
+    "watermark") {
   TempDir a_dir, b_dir;
   auto a = OpenReplica(a_dir.path, "us-east");
   auto b = OpenReplica(b_dir.path, "eu-west");
@@ -525,8 +526,9 @@ TEST_CASE("deleting a list removes its held runs too") {
   CHECK(la->values == std::vector<std::string>{"a"});
 }
 
-TEST_CASE("a register delete does not remove a concurrent write it did not "
-          "observe") {
+TEST_CASE(
+    "a register delete does not remove a concurrent write it did not "
+    "observe") {
   TempDir a_dir, b_dir;
   auto a = OpenReplica(a_dir.path, "us-east");
   auto b = OpenReplica(b_dir.path, "eu-west");
@@ -588,8 +590,7 @@ TEST_CASE("register deltas in the old encoding join as legacy writes") {
     d.type = deltakv::crdt::CrdtType::kRegister;
     d.delta = deltakv::crdt::Encode(deltakv::crdt::LWWRegister(
         deltakv::HlcTimestamp::FromParts(ms, 0), deltakv::ReplicaId(99),
-        deltakv::replication::EncodeRegisterValue(present, "ap-south",
-                                                  value)));
+        deltakv::replication::EncodeRegisterValue(present, "ap-south", value)));
     return d;
   };
   // A region running the previous release writes, a newer write replaces it.
@@ -615,4 +616,25 @@ TEST_CASE("register deltas in the old encoding join as legacy writes") {
   REQUIRE(a->ApplyRemote("ap-south", {old_delta(4, now_ms - 1000, true, "2")})
               .ok());
   CHECK(a->RegisterGet("k").status().code() == Code::kNotFound);
+}
+
+TEST_CASE(
+    "set writes report the members they changed and SetSize counts "
+    "without reading members") {
+  TempDir dir;
+  auto r = OpenReplica(dir.path, "us-east");
+  auto res = r->Apply(SetOp(OpKind::kSetAdd, "s", {"a", "b", "a"}));
+  REQUIRE(res.ok());
+  CHECK(res->changed == 2);
+  res = r->Apply(SetOp(OpKind::kSetAdd, "s", {"a", "c"}));
+  CHECK(res->changed == 1);
+  CHECK(*r->SetSize("s") == 3);
+  res = r->Apply(SetOp(OpKind::kSetRemove, "s", {"a", "zz"}));
+  CHECK(res->changed == 1);
+  CHECK(*r->SetSize("s") == 2);
+  res = r->Apply(SetOp(OpKind::kSetRemove, "missing", {"a"}));
+  CHECK(res->changed == 0);
+  CHECK(r->SetSize("missing").status().code() == Code::kNotFound);
+  REQUIRE(r->Apply(Incr("c", 1)).ok());
+  CHECK(r->SetSize("c").status().code() == Code::kWrongType);
 }

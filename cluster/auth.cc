@@ -1,9 +1,9 @@
-#include "gateway/auth.h"
+#include "cluster/auth.h"
 
 #include <cctype>
 #include <fstream>
 
-namespace deltakv::gateway {
+namespace deltakv::cluster {
 
 namespace {
 
@@ -92,10 +92,14 @@ bool Auth::Allows(std::string_view authorization) const {
       return false;
     }
   }
-  std::string_view candidate = authorization.substr(kBearer.size());
+  return AllowsToken(authorization.substr(kBearer.size()));
+}
+
+bool Auth::AllowsToken(std::string_view token) const {
+  if (tokens_.empty()) return true;
   bool ok = false;
-  for (const std::string& t : tokens_) ok |= SameBytes(candidate, t);
+  for (const std::string& t : tokens_) ok |= SameBytes(token, t);
   return ok;
 }
 
-}  // namespace deltakv::gateway
+}  // namespace deltakv::cluster
