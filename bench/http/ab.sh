@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# A/B of two deltakv-server binaries under wrk, alternating runs in one
+# session so the machine's load hits both alike; prints each run and the
+# mean ratio B/A per workload and durability.
+#   bench/http/ab.sh A_BINARY B_BINARY [ROUNDS] [SECONDS]
+# Needs wrk (./scripts/bench-http installs it). Loopback, free ports, fresh
+# data folders under one temporary folder removed on exit.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+a=${1:?A binary}; b=${2:?B binary}; rounds=${3:-3}; secs=${4:-3}
+work=$(mktemp -d "${TMPDIR:-/tmp}/deltakv-ab.XXXXXX")
+pid=
+cleanup() {
+  [[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+start() {  # binary durability
+  rm -rf "$work/d"
+  "$1" --data-dir "$work/d" --http 127.0.0.1:0 --ready-file "$work/ready" \
+    --durability "$2" --sync-interval-ms 1000 --access-log false \
+    --log-level warn >"$work/log" 2>&1 &
+  pid=$!
+  for ((i = 0; i < 300; i++)); do [[ -s "$work/ready" ]] && break; sleep 0.1; done
+  [[ -s "$work/ready" ]] || { cat "$work/log" >&2; exit 1; }
+  addr=$(head -1 "$work/ready")
+  rm -f "$work/ready"
+  # register_get reads reg:0..9999
+  for ((k = 0; k < 10000; k += 500)); do
+    seq "$k" $((k + 499)) | xargs -P 16 -I{} curl -s -o /dev/null -X PUT \
+      -H 'Content-Type: application/json' -d '{"value":"xxx"}' \
+      "http://$addr/v1/register/reg:{}"
+  done
+}
+stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
+declare -A sum
+for d in sync periodic; do
+  for ((r = 1; r <= rounds; r++)); do
+    for side in A B; do
+      bin=$a; [[ $side == B ]] && bin=$b
+      start "$bin" "$d"
+      for w in counter_incr register_get set_add; do
+        wrk -t 2 -c 64 -d 1s -s "bench/http/$w.lua" "http://$addr" >/dev/null
+        rps=$(wrk -t 2 -c 64 -d "${secs}s" -s "bench/http/$w.lua" "http://$addr" |
+              grep -o 'rps=[0-9.]*' | cut -d= -f2)
+        echo "$d round $r $side $w $rps"
+        sum[$d/$w/$side]=$(awk -v s="${sum[$d/$w/$side]:-0}" -v x="$rps" 'BEGIN { print s + x }')
+      done
+      stop
+    done
+  done
+done
+echo
+printf '%-9s %-14s %12s %12s %8s\n' durability workload "A r/s" "B r/s" "B/A"
+for d in sync periodic; do
+  for w in counter_incr register_get set_add; do
+    awk -v d="$d" -v w="$w" -v A="${sum[$d/$w/A]}" -v B="${sum[$d/$w/B]}" -v n="$rounds" \
+      'BEGIN { printf "%-9s %-14s %12.0f %12.0f %7.2fx\n", d, w, A / n, B / n, B / A }'
+  done
+done
