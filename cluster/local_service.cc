@@ -232,6 +232,7 @@ Result<ReadResult> LocalService::ReadNow(const ReadOp& op) const {
     case ReadKind::kSetMembers:
     case ReadKind::kSetSize:
     case ReadKind::kSetContains:
+    case ReadKind::kSetPage:
       type = crdt::CrdtType::kSet;
       break;
     case ReadKind::kListRange:
@@ -286,6 +287,19 @@ Result<ReadResult> LocalService::ReadNow(const ReadOp& op) const {
         }
         return out;
       }
+      if (op.kind == ReadKind::kSetPage) {
+        auto page = replica_->SetRange(
+            op.key,
+            op.position ? std::optional<std::string_view>(*op.position)
+                        : std::nullopt,
+            static_cast<size_t>(op.limit));
+        if (!page.ok()) return page.status();
+        out.values = std::move(page->members);
+        out.positions = std::move(page->positions);
+        out.size = page->size;
+        out.more = page->more;
+        return out;
+      }
       auto v = replica_->SetMembers(op.key);
       if (!v.ok()) return v.status();
       out.values = std::move(v).value();
@@ -312,8 +326,12 @@ void LocalService::Scan(std::string prefix, std::string after, size_t limit,
   if (!page.ok()) return done(page.status());
   ScanResult out;
   out.keys.reserve(page->keys.size());
-  for (auto& k : page->keys) {
-    out.keys.push_back(KeyEntry{std::move(k.key), TypeOf(k.type)});
+  for (size_t i = 0; i < page->keys.size(); ++i) {
+    auto& k = page->keys[i];
+    out.keys.push_back(KeyEntry{std::move(k.key), TypeOf(k.type),
+                                i < page->positions.size()
+                                    ? std::move(page->positions[i])
+                                    : std::string()});
   }
   out.next = std::move(page->next);
   done(std::move(out));

@@ -109,6 +109,9 @@ enum class ReadKind {
   kSetContains,  // contains[i]: whether values[i] is a member
   kListRange,    // values from offset, at most limit (0: to the end); size
   kAny,          // whatever the key holds (a list whole)
+  // A page of members in storage order, after `position` (none: from the
+  // first), at most limit (0: InvalidArgument); size, positions, more.
+  kSetPage,
 };
 
 struct ReadOp {
@@ -116,7 +119,10 @@ struct ReadOp {
   std::string key;
   std::vector<std::string> values;  // kSetContains: the members asked about
   uint64_t offset = 0;              // kListRange
-  uint64_t limit = 0;               // kListRange
+  uint64_t limit = 0;               // kListRange, kSetPage
+  // kSetPage: continue after this storage position (ReadResult::positions
+  // of an earlier page); none: from the first member.
+  std::optional<std::string> position;
 };
 
 struct ReadOptions {
@@ -135,11 +141,15 @@ struct ReadResult {
   std::vector<std::string> values;  // set members, list values
   std::vector<bool> contains;       // kSetContains
   uint64_t size = 0;                // set size, whole list length
+  // kSetPage: each member's storage position, and whether members follow.
+  std::vector<std::string> positions;
+  bool more = false;
 };
 
 struct KeyEntry {
   std::string key;
   KeyType type = KeyType::kOther;
+  std::string position;  // its storage position: `after` to continue past it
 };
 
 struct ScanResult {

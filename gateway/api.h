@@ -1,23 +1,25 @@
-// Api: the REST API of one region (docs/api.md), on top of the Replica.
-// Routes a request, checks the bearer token, runs reads on a small pool of
-// read threads (they never wait for the writer, and never hold an HTTP I/O
-// thread; /healthz, /readyz and /metrics are answered inline) and writes
-// through Replica::Submit, answering when the replica acknowledges; logs
-// one access line per request. Reads of sets, lists and key scans answer a
-// page, cut to max_response_bytes.
+// Api: the REST API of one region (docs/api.md), on top of the region's
+// protocol-neutral Service (cluster/service.h). Routes a request, checks
+// the bearer token, maps it onto a Service call and the answer onto JSON
+// and an HTTP status; runs reads on a small pool of read threads (they
+// never wait for the writer, and never hold an HTTP I/O thread; /healthz,
+// /readyz and /metrics are answered inline); logs one access line per
+// request. Reads of sets, lists and key scans answer a page, cut to
+// max_response_bytes. A request parked on a causal token or on
+// wait_regions is cancelled when its client disconnects.
 //
 // Thread-safety: Handle may be called from any number of threads.
 #ifndef DELTAKV_GATEWAY_API_H_
 #define DELTAKV_GATEWAY_API_H_
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include "cluster/waiters.h"
 #include "gateway/auth.h"
 #include "gateway/http_server.h"
 #include "gateway/metrics.h"
@@ -33,17 +35,20 @@ class Replica;
 class Streams;
 }  // namespace deltakv::replication
 
-namespace deltakv::gateway {
+namespace deltakv::cluster {
+class Service;
+enum class KeyType : uint8_t;
+}  // namespace deltakv::cluster
 
-using cluster::Waiters;
+namespace deltakv::gateway {
 
 struct ApiOptions {
   MapLimits limits;
   Auth auth;
   bool access_log = true;
   bool json_log = false;
-  replication::Streams* streams = nullptr;  // null: a single region
-  size_t max_parked = 10000;  // requests waiting on tokens or regions
+  // For /metrics only: the replication figures (null: a single region).
+  replication::Streams* streams = nullptr;
   // A read's answer: pages are cut to it; an answer that cannot be cut
   // (one value larger than it) is 413.
   size_t max_response_bytes = size_t{16} << 20;
@@ -53,8 +58,10 @@ struct ApiOptions {
 
 class Api {
  public:
-  Api(replication::Replica* replica, ApiOptions options,
-      std::shared_ptr<spdlog::logger> log);
+  // Every /v1 operation goes through `service`; `replica` only feeds
+  // /metrics. Both must outlive the Api.
+  Api(cluster::Service* service, const replication::Replica* replica,
+      ApiOptions options, std::shared_ptr<spdlog::logger> log);
   ~Api();
 
   void Handle(HttpRequest request, Responder respond);
@@ -71,8 +78,6 @@ class Api {
   // Readiness: false once shutdown started.
   void SetReady(bool ready) { ready_ = ready; }
   Metrics& metrics() { return metrics_; }
-  // Call on every commit (local or remote).
-  void OnCommit() { waiters_.Notify(); }
   // Replaces the API tokens (configuration reload); safe while requests
   // run.
   void SetAuth(Auth auth);
@@ -82,6 +87,8 @@ class Api {
   void Dispatch(std::shared_ptr<Call> call);
   void Read(const std::shared_ptr<Call>& call);
   void ReadKey(const std::shared_ptr<Call>& call);
+  // ReadKey once the key's type is known.
+  void ReadTyped(const std::shared_ptr<Call>& call, cluster::KeyType type);
   // Answers 200 with `body`, or 413 when it passes max_response_bytes.
   void Answer(const std::shared_ptr<Call>& call, std::string body);
   // 413 for one item of `bytes` that no page of max_response_bytes holds.
@@ -92,33 +99,19 @@ class Api {
               std::string content_type = "application/json",
               std::vector<std::pair<std::string, std::string>> headers = {});
   void Fail(const std::shared_ptr<Call>& call, const Status& s);
+  // Fail for an operation that may have parked: 499 when its client went
+  // away, 504 with `timeout_message` on Timeout.
+  void FailParked(const std::shared_ptr<Call>& call, const Status& s,
+                  const std::string& timeout_message);
   void FailApi(const std::shared_ptr<Call>& call, const ApiError& e);
-  // The causal token of this region now: "region:replica:seq,...".
-  std::string Token() const;
-  // One origin's part of a causal token.
-  struct Wanted {
-    std::string level;  // "o/REGION/REPLICA" (see ReadLevels)
-    uint64_t seq;
-  };
-  // Parses a causal token: InvalidArgument when malformed, or when it names
-  // a region this one can never reach.
-  Status ParseToken(const std::string& token, std::vector<Wanted>* out) const;
-  // The levels parked requests wait on (Waiters): "o/REGION/REPLICA", the
-  // sequence of that incarnation applied here, and "w/N", the highest of
-  // our sequences N regions (this one included) have applied.
-  Waiters::Levels ReadLevels() const;
-  // Parks `call` on `check`; `ready` runs once it holds. 503 when too many
-  // are parked; 504 with `timeout_message` at the deadline.
-  void Park(const std::shared_ptr<Call>& call, Waiters::Check check,
-            std::function<void()> ready, std::string timeout_message);
 
-  replication::Replica* replica_;
+  cluster::Service* service_;
+  const replication::Replica* replica_;  // for /metrics
   ApiOptions options_;
   // The tokens in force (options_.auth at start, replaced by SetAuth).
   std::shared_ptr<const Auth> auth_;  // atomic load/store only
   std::shared_ptr<spdlog::logger> log_;
   Metrics metrics_;
-  Waiters waiters_;
   std::atomic<bool> ready_{true};
   ReadPool reads_;  // last: its threads stop before the rest goes
 };

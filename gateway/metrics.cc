@@ -39,8 +39,8 @@ void Metrics::CountRefused(int status, std::string_view reason) {
 }
 
 std::string Metrics::Render(const replication::Replica& replica,
-                            const replication::Streams* streams,
-                            size_t parked) const {
+                            const replication::Streams* streams, size_t parked,
+                            uint64_t parked_refused) const {
   std::string out;
   char line[1024];
   std::snprintf(line, sizeof line,
@@ -52,8 +52,7 @@ std::string Metrics::Render(const replication::Replica& replica,
                 "(503) because --max-parked-requests were parked.\n"
                 "# TYPE deltakv_http_parked_refused_total counter\n"
                 "deltakv_http_parked_refused_total %llu\n",
-                parked,
-                static_cast<unsigned long long>(parked_refused_.load()));
+                parked, static_cast<unsigned long long>(parked_refused));
   out += line;
   auto status_label = [](size_t slot) {
     return kStatuses[slot] == 0 ? std::string("other")

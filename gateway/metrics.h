@@ -39,11 +39,11 @@ class Metrics {
     api_connections_ = std::move(api);
     admin_connections_ = std::move(admin);
   }
-  // A request refused because too many were parked (tokens, regions).
-  void CountParkedRefused() { parked_refused_.fetch_add(1); }
+  // `parked`: requests parked now (tokens, regions); `parked_refused`:
+  // those refused since start because too many were parked.
   std::string Render(const replication::Replica& replica,
-                     const replication::Streams* streams,
-                     size_t parked = 0) const;
+                     const replication::Streams* streams, size_t parked = 0,
+                     uint64_t parked_refused = 0) const;
 
  private:
   static constexpr size_t kRoutes = 20;  // RouteTable() size + "unmatched"
@@ -64,7 +64,6 @@ class Metrics {
   std::array<std::atomic<uint64_t>, kReasons.size()> refused_{};
   std::function<size_t()> api_connections_;
   std::function<size_t()> admin_connections_;
-  std::atomic<uint64_t> parked_refused_{0};
 };
 
 }  // namespace deltakv::gateway

@@ -110,7 +110,6 @@ int main(int argc, char** argv) {
   api_options.limits.max_value_bytes = c.max_value_bytes;
   api_options.limits.max_json_depth = c.max_json_depth;
   api_options.access_log = c.access_log;
-  api_options.max_parked = static_cast<size_t>(c.max_parked_requests);
   api_options.json_log = c.log_format == "json";
   api_options.max_response_bytes = static_cast<size_t>(c.max_response_bytes);
   api_options.read_threads = static_cast<size_t>(c.read_threads);
@@ -150,7 +149,7 @@ int main(int argc, char** argv) {
 
   // Geo-replication.
   std::unique_ptr<replication::Streams> streams;
-  gateway::Api* api_ptr = nullptr;
+  cluster::LocalService* http_service_ptr = nullptr;
   cluster::LocalService* service_ptr = nullptr;
   if (!c.repl.empty()) {
     replication::StreamsOptions so;
@@ -179,8 +178,10 @@ int main(int argc, char** argv) {
       so.keys = std::move(keys).value();
     }
     auto s = replication::Streams::Start(replica->get(), std::move(so), log,
-                                         [&api_ptr, &service_ptr] {
-                                           if (api_ptr) api_ptr->OnCommit();
+                                         [&http_service_ptr, &service_ptr] {
+                                           if (http_service_ptr) {
+                                             http_service_ptr->OnCommit();
+                                           }
                                            if (service_ptr) {
                                              service_ptr->OnCommit();
                                            }
@@ -198,21 +199,28 @@ int main(int argc, char** argv) {
   }
 
   const bool api_options_enabled = api_options.auth.enabled();
-  auto api = std::make_unique<gateway::Api>(replica->get(), api_options, log);
-  api_ptr = api.get();
   replication::Streams* streams_ptr = streams.get();
-  // The protocol-neutral service the Redis protocol adapter calls.
+  // The protocol-neutral service each protocol adapter calls: one for the
+  // REST API, one for the Redis protocol, each parking at most
+  // --max-parked-requests waits (so /metrics counts the REST API's).
   cluster::LocalServiceOptions service_options;
   service_options.streams = streams_ptr;
   service_options.max_parked = static_cast<size_t>(c.max_parked_requests);
+  auto http_service =
+      std::make_unique<cluster::LocalService>(replica->get(), service_options);
+  http_service_ptr = http_service.get();
+  auto api = std::make_unique<gateway::Api>(http_service.get(), replica->get(),
+                                            api_options, log);
+  gateway::Api* api_ptr = api.get();
   auto service =
       std::make_unique<cluster::LocalService>(replica->get(), service_options);
   service_ptr = service.get();
-  (*replica)->SetCommitListener([api_ptr, streams_ptr, service_ptr](uint64_t) {
-    api_ptr->OnCommit();
-    service_ptr->OnCommit();
-    if (streams_ptr) streams_ptr->Notify();
-  });
+  (*replica)->SetCommitListener(
+      [http_service_ptr, streams_ptr, service_ptr](uint64_t) {
+        http_service_ptr->OnCommit();
+        service_ptr->OnCommit();
+        if (streams_ptr) streams_ptr->Notify();
+      });
 
   size_t max_connections = static_cast<size_t>(c.max_connections);
   const std::string fd_warning =
@@ -408,6 +416,7 @@ int main(int argc, char** argv) {
   if (streams) streams->Stop();
   replica->reset();  // drains queued batches, syncs, closes LMDB
   service.reset();   // answers the waits still parked
+  http_service.reset();
   if (*admin) (*admin)->Shutdown(std::chrono::milliseconds(0));
   admin_server = nullptr;
   api.reset();

@@ -281,6 +281,49 @@ TEST_CASE("a parked request whose client leaves frees its slot at once") {
   CHECK(Metric(*admin, "deltakv_http_parked_refused_total") == 0);
 }
 
+TEST_CASE("a write parked on wait_regions whose client leaves frees its slot") {
+  // The write path of the test above: a write waiting for a peer region
+  // that never answers is cancelled when its client disconnects.
+  const uint16_t pa = deltakv::testing::FreePortPair();
+  const uint16_t pb = deltakv::testing::FreePortPair();  // nobody there
+  ServerProcess s(
+      {"--region", "wa", "--repl", "127.0.0.1:" + std::to_string(pa), "--peer",
+       "wb=127.0.0.1:" + std::to_string(pb), "--insecure-replication",
+       "--max-parked-requests", "1", "--admin-http", "127.0.0.1:0"});
+  REQUIRE_FALSE(s.url().empty());
+  auto api = ClientOf(s.url());
+  auto admin = ClientOf(s.admin_url());
+  const std::string body = R"({"by":1})";
+  const std::string post =
+      "POST /v1/counter/w/incr?wait_regions=2&timeout_ms=60000 HTTP/1.1\r\n"
+      "Host: x\r\nContent-Type: application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  for (int round = 0; round < 2; ++round) {
+    INFO("round " << round);
+    {
+      RawConn conn(s.port());
+      REQUIRE(conn.Send(post) == 0);
+      REQUIRE(MetricReaches(*admin, "deltakv_http_parked_requests", 1));
+    }  // the client closes its connection
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (Metric(*admin, "deltakv_http_parked_requests") != 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+    CHECK(Metric(*admin, "deltakv_http_parked_requests") == 0);
+  }
+  // The slot is free: the next parked write is taken (504 at its timeout,
+  // not 503), and every write was applied here.
+  auto r = api->Request(
+      "POST", "/v1/counter/w/incr?wait_regions=2&timeout_ms=100", body);
+  REQUIRE(r.ok());
+  CHECK(r->status == 504);
+  CHECK(Metric(*admin, "deltakv_http_parked_refused_total") == 0);
+  auto v = api->Request("GET", "/v1/counter/w");
+  REQUIRE(v.ok());
+  CHECK(json::parse(v->body)["value"] == 3);
+}
+
 TEST_CASE("a 401 is counted under the route it was for") {
   // Before: requests refused for their token were counted as "unmatched".
   ServerProcess s({"--tokens", "metrics-test-token-0123456789"});
