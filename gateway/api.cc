@@ -124,8 +124,13 @@ bool IsRead(Route r) { return !SpecOf(r).write; }
 
 // Probes and scrapes are answered on the I/O thread: they are cheap, and
 // must answer however busy the read threads are.
+// Reads cheap enough for the I/O thread: the health endpoints, and keys
+// whose size is bounded whatever they hold (a counter's few entries, one
+// register value of at most --max-value-bytes). Sets, lists, scans and
+// whole-key reads, whose cost grows with the data, go to the read pool.
 bool RunsInline(Route r) {
-  return r == Route::kHealthz || r == Route::kReadyz || r == Route::kMetrics;
+  return r == Route::kHealthz || r == Route::kReadyz || r == Route::kMetrics ||
+         r == Route::kCounterGet || r == Route::kRegisterGet;
 }
 
 // Bytes of an answer's fields other than its page: names, sizes, and a
@@ -184,10 +189,10 @@ void Api::Handle(HttpRequest request, Responder respond) {
                 "this region has not yet applied everything the token "
                 "names; retry, or read without ?after=");
           }
-          Dispatch(call);
+          Dispatch(call, /*io_thread=*/false);
         });
   }
-  Dispatch(call);
+  Dispatch(call, /*io_thread=*/true);
 }
 
 bool Api::AuthorizeHeader(std::string_view method, std::string_view target,
@@ -204,9 +209,11 @@ bool Api::Authorized(std::string_view target,
   return !v1 || std::atomic_load(&auth_)->Allows(authorization);
 }
 
-void Api::Dispatch(std::shared_ptr<Call> call) {
+void Api::Dispatch(std::shared_ptr<Call> call, bool io_thread) {
   if (!IsRead(call->m.route)) return Write(call);
-  if (RunsInline(call->m.route)) return Read(call);
+  // Off an I/O thread (a wake-up on the commit thread) every read goes to
+  // the pool, so the committing thread never does a reader's work.
+  if (io_thread && RunsInline(call->m.route)) return Read(call);
   if (!reads_.Post([this, call] { Read(call); })) {
     Finish(call, 503,
            ErrorJson("unavailable",

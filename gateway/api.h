@@ -84,7 +84,8 @@ class Api {
 
  private:
   struct Call;
-  void Dispatch(std::shared_ptr<Call> call);
+  // `io_thread`: called on an HTTP I/O thread (cheap reads run there).
+  void Dispatch(std::shared_ptr<Call> call, bool io_thread);
   void Read(const std::shared_ptr<Call>& call);
   void ReadKey(const std::shared_ptr<Call>& call);
   // ReadKey once the key's type is known.

@@ -34,14 +34,24 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 void ClientGone::OnGone(std::function<void()> fn) {
+  std::function<void()> arm;
   {
     std::lock_guard<std::mutex> l(mu_);
     if (!gone_) {
       fn_ = std::move(fn);
-      return;
+      if (!armed_) {
+        armed_ = true;
+        arm.swap(arm_);
+      }
     }
   }
-  fn();
+  if (arm) return arm();
+  if (fn) fn();  // gone already
+}
+
+void ClientGone::SetArm(std::function<void()> arm) {
+  std::lock_guard<std::mutex> l(mu_);
+  arm_ = std::move(arm);
 }
 
 void ClientGone::Clear() {
@@ -438,13 +448,25 @@ class Session : public SessionBase,
     r.body = std::move(req.body());
     r.remote = remote_;
     r.gone = std::make_shared<ClientGone>();
+    // The disconnect watch starts only when the handler asks (a parked
+    // request); `request_` tells a late arming from an earlier request's.
+    r.gone->SetArm([weak = this->weak_from_this(), request = ++requests_] {
+      if (auto self = weak.lock()) {
+        asio::post(self->stream_.get_executor(), [self, request] {
+          if (self->requests_ == request && !self->answered_) {
+            self->WatchForDisconnect();
+          }
+        });
+      }
+    });
+    answered_ = false;
+    watching_ = false;
     keep_alive_ = req.keep_alive();
     version_ = req.version();
     head_ = r.head;
     served_ = true;
     gone_ = r.gone;
     server_->in_flight.fetch_add(1);
-    WatchForDisconnect();
     auto self = shared_from_this();
     server_->handler(std::move(r), [self](HttpResponse resp) {
       asio::post(self->stream_.get_executor(),
@@ -453,8 +475,11 @@ class Session : public SessionBase,
                    self->answered_ = true;
                    if (self->gone_) self->gone_->Clear();
                    self->gone_.reset();
-                   beast::error_code ignored;
-                   self->Socket().cancel(ignored);  // the disconnect watch
+                   if (self->watching_) {  // end the disconnect watch
+                     beast::error_code ignored;
+                     self->Socket().cancel(ignored);
+                     self->watching_ = false;
+                   }
                    self->Write(std::move(resp), self->keep_alive_);
                    self->server_->RequestDone();
                  });
@@ -465,10 +490,11 @@ class Session : public SessionBase,
   // connection: the socket turns readable and a peek finds the end of the
   // stream (or an error). Bytes of a pipelined request end the watch.
   void WatchForDisconnect() {
-    if (buffer_.size() > 0) return;  // pipelined bytes already here
-    answered_ = false;
+    if (buffer_.size() > 0 || watching_) return;  // pipelined bytes here
+    watching_ = true;
     Socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](
                                                     beast::error_code ec) {
+      self->watching_ = false;
       if (self->answered_ || ec == asio::error::operation_aborted) return;
       char byte;
       const ssize_t n = ::recv(self->Socket().native_handle(), &byte, 1,
@@ -586,6 +612,8 @@ class Session : public SessionBase,
   bool served_ = false;       // answered a request: keep-alive idle now
   bool closed_ = false;       // Close() ran
   bool answered_ = true;      // no request with the handler
+  bool watching_ = false;     // the disconnect watch is pending
+  uint64_t requests_ = 0;     // requests handed to the handler
   std::shared_ptr<ClientGone> gone_;  // of the request with the handler
   // Registry state, guarded by server_->idle_mu.
   std::optional<HttpServer::Impl::IdleKey> idle_key_;

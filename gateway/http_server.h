@@ -51,17 +51,23 @@ namespace deltakv::gateway {
 class ClientGone {
  public:
   // Runs `fn` once, when the client is gone (at once if it is already).
-  // Replaces an earlier callback that has not run.
+  // Replaces an earlier callback that has not run. The connection is
+  // watched only from the first call on (a request answered at once costs
+  // nothing).
   void OnGone(std::function<void()> fn);
   // Drops the callback (the request is answered).
   void Clear();
-  // The server's side.
+  // The server's side: `arm` starts the watch (called once, by the first
+  // OnGone); Fire reports the client gone.
+  void SetArm(std::function<void()> arm);
   void Fire();
 
  private:
   std::mutex mu_;
   bool gone_ = false;
+  bool armed_ = false;
   std::function<void()> fn_;
+  std::function<void()> arm_;
 };
 
 struct HttpRequest {
