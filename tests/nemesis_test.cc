@@ -51,6 +51,7 @@
 
 #include "tests/nemesis_cluster.h"
 #include "tests/tools/fault_proxy.h"
+#include "tests/whole_key.h"
 
 using deltakv::testing::FaultProxy;
 using deltakv::testing::FaultProxyOptions;
@@ -67,7 +68,7 @@ constexpr int kWritersPerRegion = 2;
 struct Op {
   std::string key, value;  // register value, set member or list value
   int region = 0, writer = 0, epoch = 0;
-  int64_t n = 0;  // the writer's sequence number (lists)
+  int64_t n = 0;               // the writer's sequence number (lists)
   int64_t start = 0, end = 0;  // steady clock, ns
   bool acked = false;
 };
@@ -79,10 +80,10 @@ struct History {
   // other way round.
   std::map<std::string, int64_t> lo, hi;
   std::vector<Op> registers;
-  std::map<std::string, Op> adds;            // by member
-  std::map<std::string, std::vector<Op>> removes;  // by member
+  std::map<std::string, Op> adds;                             // by member
+  std::map<std::string, std::vector<Op>> removes;             // by member
   std::map<std::string, std::vector<std::string>> removable;  // key -> members
-  std::map<std::string, Op> pushes;          // by list value
+  std::map<std::string, Op> pushes;                           // by list value
   uint64_t ops = 0, acked = 0;
 };
 
@@ -95,8 +96,8 @@ std::string Tag(int region, int writer, int64_t n) {
 void Record(History& h, const Op& op, int kind, int64_t by);
 
 // One client thread of region r: random operations until `stop`.
-void Worker(Region& region, Gate& gate, History& h, int r, int w,
-            uint64_t seed, const std::atomic<bool>& stop) {
+void Worker(Region& region, Gate& gate, History& h, int r, int w, uint64_t seed,
+            const std::atomic<bool>& stop) {
   std::mt19937_64 rng(seed);
   auto pick = [&](int n) { return static_cast<int>(rng() % n); };
   int64_t n = 0;
@@ -172,22 +173,22 @@ void Worker(Region& region, Gate& gate, History& h, int r, int w,
 }
 
 void Record(History& h, const Op& op, int kind, int64_t by) {
-    std::lock_guard<std::mutex> l(h.mu);
-    ++h.ops;
-    if (op.acked) ++h.acked;
-    if (kind < 30) {
-      (by > 0 ? h.hi : h.lo)[op.key] += by;
-      if (op.acked) (by > 0 ? h.lo : h.hi)[op.key] += by;
-    } else if (kind < 50) {
-      h.registers.push_back(op);
-    } else if (kind < 70) {
-      h.adds[op.value] = op;
-      if (op.acked) h.removable[op.key].push_back(op.value);
-    } else if (kind < 80) {
-      h.removes[op.value].push_back(op);
-    } else {
-      h.pushes[op.value] = op;
-    }
+  std::lock_guard<std::mutex> l(h.mu);
+  ++h.ops;
+  if (op.acked) ++h.acked;
+  if (kind < 30) {
+    (by > 0 ? h.hi : h.lo)[op.key] += by;
+    if (op.acked) (by > 0 ? h.lo : h.hi)[op.key] += by;
+  } else if (kind < 50) {
+    h.registers.push_back(op);
+  } else if (kind < 70) {
+    h.adds[op.value] = op;
+    if (op.acked) h.removable[op.key].push_back(op.value);
+  } else if (kind < 80) {
+    h.removes[op.value].push_back(op);
+  } else {
+    h.pushes[op.value] = op;
+  }
 }
 
 // ----------------------------------------------------------------------------
@@ -205,8 +206,11 @@ json Digest(const std::string& url) {
     if (!j.is_object() || !j["keys"].is_array()) return json();
     for (auto& k : j["keys"]) {
       const std::string key = k["key"];  // ours are all URL-safe
-      json v =
-          Parse(Call(url, "GET", "/v1/keys/" + key, {}, std::chrono::seconds(10)));
+      json v = deltakv::testing::WholeKey(
+          [&](const std::string& t) {
+            return Parse(Call(url, "GET", t, {}, std::chrono::seconds(10)));
+          },
+          "/v1/keys/" + key);
       if (v.is_null()) return json();
       all[key] = v;
     }
@@ -324,8 +328,8 @@ std::vector<std::string> CheckRegion(const json& d, History& h) {
     std::map<std::pair<int, std::pair<int, int>>, int64_t> max_n;
     for (auto& x : v["values"]) {
       const std::string value = x.get<std::string>();
-      if (!seen.insert(value).second) fail("list " + key + " holds " + value +
-                                           " twice");
+      if (!seen.insert(value).second)
+        fail("list " + key + " holds " + value + " twice");
       auto it = h.pushes.find(value);
       if (it == h.pushes.end() || it->second.key != key) {
         fail("list " + key + " holds " + value + ", never pushed to it");
@@ -347,7 +351,8 @@ std::vector<std::string> CheckRegion(const json& d, History& h) {
   }
   for (const std::string& value : acked_pushes) {
     const std::string& key = h.pushes[value].key;
-    if (!d.contains(key)) fail("list " + key + " lost acknowledged push " + value);
+    if (!d.contains(key))
+      fail("list " + key + " lost acknowledged push " + value);
   }
   return bad;
 }
@@ -517,7 +522,8 @@ class Nemesis {
              "% of the replication messages into " + name + " for " +
              std::to_string(hold) + " ms");
         auto& mine = (*proxies_)[static_cast<size_t>(v)];
-        for (auto& px : mine) px->SetRates(f == kLoss ? p : 0, f == kDup ? p : 0);
+        for (auto& px : mine)
+          px->SetRates(f == kLoss ? p : 0, f == kDup ? p : 0);
         Sleep(hold);
         for (auto& px : mine) px->SetRates(0, 0);
         break;
@@ -549,10 +555,10 @@ class Nemesis {
     auto shows = [&](int o, const std::string& key, const std::string& value,
                      const std::string& token) {
       while (Clock::now() < deadline) {
-        json got = Parse(Call(region(o).url(), "GET",
-                              "/v1/register/" + key + "?after=" + token +
-                                  "&timeout_ms=1000",
-                              {}, std::chrono::seconds(3)));
+        json got = Parse(
+            Call(region(o).url(), "GET",
+                 "/v1/register/" + key + "?after=" + token + "&timeout_ms=1000",
+                 {}, std::chrono::seconds(3)));
         if (got.is_object() && got["value"] == value) return true;
         Sleep(100);
       }
@@ -585,8 +591,8 @@ class Nemesis {
       const std::string token =
           WithoutRegion(put["token"].get<std::string>(), kNames[o]);
       if (o != v && !shows(o, MarkerKey(v), nonce, token)) {
-        why = std::string(kNames[o]) + " did not get its writes (after=" +
-              token + ")";
+        why = std::string(kNames[o]) +
+              " did not get its writes (after=" + token + ")";
       }
     }
     if (!why.empty()) {
@@ -643,10 +649,10 @@ class Nemesis {
   std::mutex wipe_mu_;          // held by a wipe
   std::mutex mu_;
   std::map<int, std::string> last_marker_;  // guarded by mu_; per wiped region
-  int counts_[kFaults] = {};             // guarded by mu_
-  int wipes_skipped_ = 0;                // guarded by mu_
-  std::vector<std::string> log_;         // guarded by mu_; one line a fault
-  std::vector<std::string> problems_;    // guarded by mu_; crashes
+  int counts_[kFaults] = {};                // guarded by mu_
+  int wipes_skipped_ = 0;                   // guarded by mu_
+  std::vector<std::string> log_;            // guarded by mu_; one line a fault
+  std::vector<std::string> problems_;       // guarded by mu_; crashes
 };
 
 }  // namespace
@@ -687,8 +693,8 @@ TEST_CASE(
   const bool faketime = std::filesystem::exists(kFaketimeLib);
   std::vector<Fault> enabled;
   {
-    const std::string list =
-        Env("DELTAKV_NEMESIS_FAULTS", "partition,kill,stop,wipe,clock,loss,dup");
+    const std::string list = Env("DELTAKV_NEMESIS_FAULTS",
+                                 "partition,kill,stop,wipe,clock,loss,dup");
     std::stringstream ss(list == "none" ? std::string() : list);
     for (std::string k; std::getline(ss, k, ',');) {
       bool known = false;
@@ -696,7 +702,8 @@ TEST_CASE(
         if (k == kFaultNames[f]) {
           known = true;
           if (f == kClock && !faketime) {
-            WARN("libfaketime is not installed (scripts/setup): no clock jumps");
+            WARN(
+                "libfaketime is not installed (scripts/setup): no clock jumps");
             continue;
           }
           enabled.push_back(static_cast<Fault>(f));
@@ -722,7 +729,8 @@ TEST_CASE(
         o.target_port = static_cast<uint16_t>(kReplPort + router);
         // Never the SUB -> PUB direction: a lost subscription is not
         // repaired by the protocol (nor by any real network).
-        o.fault_to_client = router == 0 ? links != "catchup" : links != "stream";
+        o.fault_to_client =
+            router == 0 ? links != "catchup" : links != "stream";
         o.fault_to_target = router == 1 && links != "stream";
         o.seed = seed * 31 + static_cast<uint64_t>(i * 8 + j * 2 + router);
         auto p = FaultProxy::Open(o);
@@ -746,10 +754,9 @@ TEST_CASE(
   std::vector<std::thread> workers;
   for (int r = 0; r < kRegions; ++r) {
     for (int w = 0; w < kWritersPerRegion; ++w) {
-      workers.emplace_back(Worker, std::ref(*regions[r]), std::ref(*gates[r]),
-                           std::ref(history), r, w,
-                           seed + 1000 * static_cast<uint64_t>(r) + w,
-                           std::cref(stop));
+      workers.emplace_back(
+          Worker, std::ref(*regions[r]), std::ref(*gates[r]), std::ref(history),
+          r, w, seed + 1000 * static_cast<uint64_t>(r) + w, std::cref(stop));
     }
   }
 
@@ -848,10 +855,10 @@ TEST_CASE(
   std::ostringstream summary;
   summary << "nemesis: seed=" << seed << " seconds=" << seconds
           << " max_log=" << max_log << " concurrency=" << concurrency
-          << " ops=" << history.ops << " acked=" << history.acked
-          << " faults:";
+          << " ops=" << history.ops << " acked=" << history.acked << " faults:";
   for (int f = 0; f < kFaults; ++f) {
-    summary << " " << kFaultNames[f] << "=" << nemesis.count(static_cast<Fault>(f));
+    summary << " " << kFaultNames[f] << "="
+            << nemesis.count(static_cast<Fault>(f));
   }
   if (nemesis.wipes_skipped() > 0) {
     summary << " wipe_skipped=" << nemesis.wipes_skipped();

@@ -18,6 +18,7 @@
 
 #include "client/http_client.h"
 #include "tests/server_harness.h"
+#include "tests/whole_key.h"
 
 namespace deltakv::testing {
 
@@ -122,9 +123,15 @@ class Cluster {
       json j = json::parse(r->body);
       for (auto& k : j["keys"]) {
         std::string key = k["key"];
-        auto v = client(i).Request("GET", "/v1/keys/" + Enc(key));
-        if (!v.ok() || v->status != 200) return json();
-        all[key] = json::parse(v->body);
+        json v = WholeKey(
+            [&](const std::string& t) {
+              auto got = client(i).Request("GET", t);
+              if (!got.ok() || got->status != 200) return json();
+              return json::parse(got->body, nullptr, false);
+            },
+            "/v1/keys/" + Enc(key));
+        if (v.is_null()) return json();
+        all[key] = v;
       }
       if (j["cursor"].is_null()) break;
       cursor = j["cursor"];
@@ -169,7 +176,7 @@ class Cluster {
 };
 
 inline int Post(HttpClient& c, const std::string& target, const json& body,
-         json* out = nullptr) {
+                json* out = nullptr) {
   auto r = c.Request("POST", target, body.dump());
   if (!r.ok()) return 0;
   if (out) *out = json::parse(r->body, nullptr, false);
