@@ -127,7 +127,9 @@ void Waiters::DeadlineLoop() {
     if (deadlines_.empty()) {
       cv_.wait(l);
     } else {
-      cv_.wait_until(l, deadlines_.begin()->first);
+      // A copy: the node may be erased while this thread waits.
+      const auto until = deadlines_.begin()->first;
+      cv_.wait_until(l, until);
     }
     const auto now = std::chrono::steady_clock::now();
     std::vector<Done> expired;

@@ -176,6 +176,13 @@ void Api::Handle(HttpRequest request, Responder respond) {
           call, ApiError{400, "bad_request", "keys and members must be UTF-8"});
     }
   }
+  const bool v1_route = std::string_view(call->spec->path).starts_with("/v1");
+  if (!call->m.after.empty() && !v1_route) {
+    // Only API reads wait for tokens: an open endpoint that parked would
+    // let a client without a token hold connections that are never shed.
+    return FailApi(call, ApiError{400, "bad_request",
+                                  "?after= applies to /v1 reads only"});
+  }
   if (!call->m.after.empty() && IsRead(call->m.route)) {
     // Wait for the token here, then read on a read thread: the wake-up
     // runs on whichever thread committed what the token names.

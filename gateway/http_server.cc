@@ -4,6 +4,7 @@
 
 #include "gateway/http_server.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <atomic>
 
@@ -35,9 +36,12 @@ using tcp = asio::ip::tcp;
 
 void ClientGone::OnGone(std::function<void()> fn) {
   std::function<void()> arm;
+  bool gone_already = false;
   {
     std::lock_guard<std::mutex> l(mu_);
-    if (!gone_) {
+    if (gone_) {
+      gone_already = true;
+    } else {
       fn_ = std::move(fn);
       if (!armed_) {
         armed_ = true;
@@ -45,8 +49,8 @@ void ClientGone::OnGone(std::function<void()> fn) {
       }
     }
   }
-  if (arm) return arm();
-  if (fn) fn();  // gone already
+  if (gone_already) return fn();
+  if (arm) arm();
 }
 
 void ClientGone::SetArm(std::function<void()> arm) {
@@ -117,7 +121,11 @@ struct HttpServer::Impl {
   asio::io_context ioc;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
       work;
-  tcp::acceptor acceptor{ioc};
+  // The acceptor and its backoff timer run on one strand: StopAccepting
+  // closes the acceptor from another thread.
+  asio::strand<asio::io_context::executor_type> accept_strand{
+      asio::make_strand(ioc)};
+  tcp::acceptor acceptor{accept_strand};
   std::vector<std::thread> threads;
   uint16_t port = 0;
   std::mutex mu;
@@ -126,7 +134,7 @@ struct HttpServer::Impl {
            std::owner_less<std::weak_ptr<SessionBase>>>
       sessions;  // guarded by mu
   bool shut_down = false;
-  asio::steady_timer accept_backoff{ioc};
+  asio::steady_timer accept_backoff{accept_strand};
   std::chrono::milliseconds backoff{0};
 
   void Accept();
@@ -499,7 +507,15 @@ class Session : public SessionBase,
       char byte;
       const ssize_t n = ::recv(self->Socket().native_handle(), &byte, 1,
                                MSG_PEEK | MSG_DONTWAIT);
-      if (ec || n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+      // Bytes, then the end of the stream: with TLS, a client that closes
+      // sends close_notify first; a peer that shut its side is gone.
+      bool hung_up = false;
+      if (n > 0) {
+        pollfd p{self->Socket().native_handle(), POLLRDHUP, 0};
+        hung_up = ::poll(&p, 1, 0) == 1 && (p.revents & POLLRDHUP) != 0;
+      }
+      if (ec || n == 0 || hung_up ||
+          (n < 0 && errno != EAGAIN && errno != EINTR)) {
         if (self->gone_) self->gone_->Fire();
       } else if (n < 0) {
         self->WatchForDisconnect();  // spurious wake-up
@@ -801,8 +817,9 @@ size_t HttpServer::buffered_body_bytes() const {
 }
 
 void HttpServer::StopAccepting() {
-  asio::post(impl_->ioc, [p = impl_.get()] {
+  asio::post(impl_->accept_strand, [p = impl_.get()] {
     beast::error_code ec;
+    p->accept_backoff.cancel();
     p->acceptor.close(ec);
   });
 }

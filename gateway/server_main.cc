@@ -63,8 +63,10 @@ constexpr size_t kAdminConnections = 64;
 constexpr size_t kReservedFds = 256;
 
 // Raises the soft limit on open files to the hard limit, and lowers
-// *max_connections to what it leaves room for. Returns a warning, if any.
-std::string FitConnectionsToFdLimit(size_t* max_connections, bool admin) {
+// *max_connections (the cap of each of `listeners` listeners: HTTP, and
+// RESP when on) to what it leaves room for. Returns a warning, if any.
+std::string FitConnectionsToFdLimit(size_t* max_connections, bool admin,
+                                    size_t listeners) {
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return {};
   if (rl.rlim_cur < rl.rlim_max) {
@@ -76,10 +78,14 @@ std::string FitConnectionsToFdLimit(size_t* max_connections, bool admin) {
                            ? std::numeric_limits<size_t>::max()
                            : static_cast<size_t>(rl.rlim_cur);
   const size_t other = kReservedFds + (admin ? kAdminConnections : 0);
-  if (limit >= other + *max_connections) return {};
-  const size_t fit = limit > other + 16 ? limit - other : 16;
+  if (limit >= other && (limit - other) / listeners >= *max_connections) {
+    return {};
+  }
+  const size_t fit =
+      limit > other + 16 * listeners ? (limit - other) / listeners : 16;
   std::string warning =
       "--max-connections " + std::to_string(*max_connections) +
+      (listeners > 1 ? " per listener (HTTP and RESP)" : "") +
       " does not fit the open-file limit " + std::to_string(limit) +
       "; using " + std::to_string(fit);
   *max_connections = fit;
@@ -223,8 +229,8 @@ int main(int argc, char** argv) {
       });
 
   size_t max_connections = static_cast<size_t>(c.max_connections);
-  const std::string fd_warning =
-      FitConnectionsToFdLimit(&max_connections, !c.admin_http.empty());
+  const std::string fd_warning = FitConnectionsToFdLimit(
+      &max_connections, !c.admin_http.empty(), c.resp.empty() ? 1 : 2);
   if (!fd_warning.empty()) Say(*log, c, spdlog::level::warn, fd_warning);
   std::atomic<gateway::HttpServer*> api_server{nullptr};
   std::atomic<gateway::HttpServer*> admin_server{nullptr};
@@ -264,10 +270,17 @@ int main(int argc, char** argv) {
                            gateway::Responder respond) {
     api_ptr->Handle(std::move(req), std::move(respond));
   };
+  // A listener that cannot start ends the process: replication and the
+  // commit listener stop first, so nothing calls into what is destroyed.
+  auto early_exit = [&](int code) {
+    if (streams) streams->Stop();
+    (*replica)->SetCommitListener(nullptr);
+    return code;
+  };
   auto server = gateway::HttpServer::Start(ho, handler);
   if (!server.ok()) {
     Say(*log, c, spdlog::level::err, server.status().ToString());
-    return server.status().code() == Code::kInvalidArgument ? 2 : 1;
+    return early_exit(server.status().code() == Code::kInvalidArgument ? 2 : 1);
   }
   api_server = server->get();
   // The admin listener: probes and scrapers get their own connections, so
@@ -291,7 +304,7 @@ int main(int argc, char** argv) {
     if (!admin.ok()) {
       Say(*log, c, spdlog::level::err,
           "--admin-http: " + admin.status().ToString());
-      return 1;
+      return early_exit(1);
     }
     admin_server = admin->get();
   }
@@ -323,7 +336,7 @@ int main(int argc, char** argv) {
     auto rs = resp::RespServer::Start(ro2, resp_commands.get());
     if (!rs.ok()) {
       Say(*log, c, spdlog::level::err, "--resp: " + rs.status().ToString());
-      return rs.status().code() == Code::kInvalidArgument ? 2 : 1;
+      return early_exit(rs.status().code() == Code::kInvalidArgument ? 2 : 1);
     }
     resp_server = std::move(rs).value();
     resp_server_ptr = resp_server.get();
@@ -413,12 +426,14 @@ int main(int argc, char** argv) {
   if (resp_server) {
     resp_server->Shutdown(std::chrono::milliseconds(c.shutdown_grace_ms));
   }
+  // The admin listener answered /readyz (503) through the drain; it stops
+  // before what /metrics reads goes.
+  if (*admin) (*admin)->Shutdown(std::chrono::milliseconds(0));
+  admin_server = nullptr;
   if (streams) streams->Stop();
   replica->reset();  // drains queued batches, syncs, closes LMDB
   service.reset();   // answers the waits still parked
   http_service.reset();
-  if (*admin) (*admin)->Shutdown(std::chrono::milliseconds(0));
-  admin_server = nullptr;
   api.reset();
   server->reset();
   resp_server_ptr = nullptr;

@@ -359,3 +359,26 @@ TEST_CASE("a 401 is counted under the route it was for") {
   CHECK(Metric(*anon, "deltakv_http_refused_total{reason=\"unauthorized\"}") ==
         3);
 }
+
+TEST_CASE("an open endpoint never parks on a causal token") {
+  // Before: /healthz?after=<unreached token> parked without a token for up
+  // to a minute, holding a connection that shedding never frees (and, on
+  // the admin listener, one of the probes' 64).
+  ServerProcess s({"--tokens", "open-endpoint-token-0123456789", "--admin-http",
+                   "127.0.0.1:0"});
+  REQUIRE_FALSE(s.url().empty());
+  auto api = ClientOf(s.url(), "open-endpoint-token-0123456789");
+  const std::string ahead = AheadToken(*api);
+  for (const std::string& url : {s.url(), s.admin_url()}) {
+    auto anon = ClientOf(url);
+    for (const char* path : {"/healthz", "/readyz", "/metrics"}) {
+      INFO(url << path);
+      auto r = anon->Request(
+          "GET", std::string(path) + "?timeout_ms=60000&after=" + ahead);
+      REQUIRE(r.ok());
+      CHECK(r->status == 400);
+    }
+  }
+  auto admin = ClientOf(s.admin_url());
+  CHECK(Metric(*admin, "deltakv_http_parked_requests") == 0);
+}
