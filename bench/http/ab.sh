@@ -26,11 +26,16 @@ start() {  # binary durability
   addr=$(head -1 "$work/ready")
   rm -f "$work/ready"
   # register_get reads reg:0..9999
-  for ((k = 0; k < 10000; k += 500)); do
-    seq "$k" $((k + 499)) | xargs -P 16 -I{} curl -s -o /dev/null -X PUT \
-      -H 'Content-Type: application/json' -d '{"value":"xxx"}' \
-      "http://$addr/v1/register/reg:{}"
-  done
+  awk -v base="http://$addr" 'BEGIN {
+    for (k = 0; k < 10000; k++) {
+      if (k > 0) print "next"
+      printf "url = \"%s/v1/register/reg:%d\"\n", base, k
+      print "request = \"PUT\""
+      print "header = \"Content-Type: application/json\""
+      print "data = \"{\\\"value\\\":\\\"xxx\\\"}\""
+      print "output = \"/dev/null\""
+    } }' >"$work/prefill.curl"
+  curl --no-progress-meter --parallel --parallel-max 64 -K "$work/prefill.curl"
 }
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
 declare -A sum
