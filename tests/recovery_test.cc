@@ -48,8 +48,8 @@ void WriteCounters(Cluster& cl, size_t region, int n, const std::string& p) {
       }
       for (int i = next++; i < n; i = next++) {
         json body = {{"by", i + 1}};
-        if (Post(**c, "/v1/counter/" + p + std::to_string(i) + "/incr",
-                 body) != 200) {
+        if (Post(**c, "/v1/counter/" + p + std::to_string(i) + "/incr", body) !=
+            200) {
           ++failed;
         }
       }
@@ -99,14 +99,14 @@ TEST_CASE("a state transfer whose sender dies mid-way resumes and finishes") {
   // Small chunks, a short first deadline, a short log: the transfer is long
   // and state larger than a chunk travels in fragments.
   Cluster cl({"ta", "tb"},
-             {"--max-log-entries", "100", "--repl-snapshot-chunk-bytes",
-              "1024", "--repl-transfer-timeout-ms", "500"});
+             {"--max-log-entries", "100", "--repl-snapshot-chunk-bytes", "1024",
+              "--repl-transfer-timeout-ms", "500"});
   cl.Stop(1);
   WriteCounters(cl, 0, 6000, "k-");
   std::vector<std::string> members;
-  for (int i = 0; i < 600; ++i) members.push_back("member-" + std::to_string(i));
-  REQUIRE(Post(cl.client(0), "/v1/set/big/add", {{"members", members}}) ==
-          200);
+  for (int i = 0; i < 600; ++i)
+    members.push_back("member-" + std::to_string(i));
+  REQUIRE(Post(cl.client(0), "/v1/set/big/add", {{"members", members}}) == 200);
   cl.Start(1);
   // Kill the sender while tb is receiving (before: the receiver waited for
   // the lost reply forever and never replicated from ta again).
@@ -143,8 +143,7 @@ TEST_CASE("acks of a lost store do not count for its new store") {
   Cluster cl({"wa", "wb"});
   for (int i = 0; i < 20; ++i) {
     REQUIRE(Post(cl.client(0), "/v1/counter/c/incr?wait_regions=2",
-                 {{"by", 1}}) ==
-            200);
+                 {{"by", 1}}) == 200);
   }
   cl.Kill(0);
   cl.Wipe(0);
@@ -169,7 +168,8 @@ TEST_CASE("a causal token of a lost store is not satisfied by the new one") {
   Cluster cl({"ka", "kb"});
   json out;
   for (int i = 0; i < 5; ++i) {
-    REQUIRE(Post(cl.client(0), "/v1/counter/old/incr", {{"by", 1}}, &out) == 200);
+    REQUIRE(Post(cl.client(0), "/v1/counter/old/incr", {{"by", 1}}, &out) ==
+            200);
   }
   const std::string token = out["token"];
   REQUIRE(WaitFor([&] { return Counter(cl.client(1), "old") == 5; },
