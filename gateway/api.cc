@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster/service.h"
+#include "core/utf8.h"
 #include "gateway/paging.h"
 #include "storage/keys.h"
 
@@ -37,45 +38,6 @@ std::string ErrorJson(std::string_view code, std::string_view message) {
   json j;
   j["error"] = {{"code", code}, {"message", message}};
   return Dump(j);
-}
-
-// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
-// U+10FFFF.
-bool ValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t n;
-    uint32_t cp;
-    if ((c >> 5) == 6) {
-      n = 2;
-      cp = c & 0x1f;
-    } else if ((c >> 4) == 14) {
-      n = 3;
-      cp = c & 0x0f;
-    } else if ((c >> 3) == 30) {
-      n = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k) {
-      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc >> 6) != 2) return false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    static constexpr uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-      return false;
-    }
-    i += n;
-  }
-  return true;
 }
 
 int HttpStatusOf(Code code, std::string* name) {

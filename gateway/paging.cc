@@ -2,42 +2,9 @@
 
 #include <cstdint>
 
+#include "core/utf8.h"
+
 namespace deltakv::gateway {
-
-namespace {
-
-// The length of the valid UTF-8 sequence at s[i] (RFC 3629: no overlong
-// forms, no surrogates, nothing above U+10FFFF), or 0 when invalid.
-size_t Utf8SequenceAt(std::string_view s, size_t i) {
-  const unsigned char c = static_cast<unsigned char>(s[i]);
-  size_t n;
-  uint32_t cp;
-  if ((c >> 5) == 6) {
-    n = 2;
-    cp = c & 0x1f;
-  } else if ((c >> 4) == 14) {
-    n = 3;
-    cp = c & 0x0f;
-  } else if ((c >> 3) == 30) {
-    n = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    const unsigned char cc = static_cast<unsigned char>(s[i + k]);
-    if ((cc >> 6) != 2) return 0;
-    cp = (cp << 6) | (cc & 0x3f);
-  }
-  static constexpr uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-    return 0;
-  }
-  return n;
-}
-
-}  // namespace
 
 size_t JsonStringBytes(std::string_view s) {
   size_t out = 2;  // the quotes

@@ -35,15 +35,15 @@ using Clock = std::chrono::steady_clock;
 // again, with a growing deadline.
 struct Transfer {
   bool active = false;
-  uint64_t seq = 0;     // the snapshot's sequence, once known
+  uint64_t seq = 0;  // the snapshot's sequence, once known
   bool seq_known = false;
-  std::string cursor;   // position after the last applied chunk
-  std::string pos;      // position to request from (may be inside a key)
-  uint64_t tag = 0;     // the current request's tag
-  uint64_t asked = 0;   // chunks asked for by the current request
-  uint64_t got = 0;     // chunks of the current request received
+  std::string cursor;  // position after the last applied chunk
+  std::string pos;     // position to request from (may be inside a key)
+  uint64_t tag = 0;    // the current request's tag
+  uint64_t asked = 0;  // chunks asked for by the current request
+  uint64_t got = 0;    // chunks of the current request received
   Clock::time_point deadline{};
-  uint32_t attempts = 0;  // requests in a row that got no answer
+  uint32_t attempts = 0;       // requests in a row that got no answer
   bool waiting_retry = false;  // a chunk failed to apply: ask again later
   // Earlier incarnations of other regions of which the sender had applied
   // more than we had: their marks are raised when the transfer completes.
@@ -66,7 +66,7 @@ struct Transfer {
 struct TransferServe {
   std::string position;  // storage position of the state in `blob`
   uint64_t seq = 0;
-  LoggedDelta state;     // the whole state (delta = its bytes)
+  LoggedDelta state;  // the whole state (delta = its bytes)
   uint64_t hash = 0;
   uint64_t transfer_seq = 0;  // the log is pinned from transfer_seq + 1
   Clock::time_point last_request{};
@@ -109,8 +109,8 @@ struct Streams::Impl {
   std::unique_ptr<ZapHandler> zap;
   std::unique_ptr<zmq::socket_t> pub, router, wake_pull;
   std::mutex wake_mu;
-  std::unique_ptr<zmq::socket_t> wake_push;  // guarded by wake_mu
-  std::vector<std::unique_ptr<Peer>> peers;  // streams thread only
+  std::unique_ptr<zmq::socket_t> wake_push;      // guarded by wake_mu
+  std::vector<std::unique_ptr<Peer>> peers;      // streams thread only
   std::map<std::string, TransferServe> serving;  // by requester region
 
   mutable std::mutex status_mu;

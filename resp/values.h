@@ -11,11 +11,11 @@
 #include <string>
 #include <string_view>
 
+#include "core/utf8.h"
+
 namespace deltakv::resp {
 
-// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
-// U+10FFFF.
-bool ValidUtf8(std::string_view s);
+using ::deltakv::ValidUtf8;  // core/utf8.h
 
 // The stored form of a value SET through RESP: a JSON string when `bytes`
 // is UTF-8 (the REST API reads it as that string), else the bytes as they

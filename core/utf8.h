@@ -1,0 +1,22 @@
+// Strict UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above
+// U+10FFFF), for keys, members and values that arrive from outside.
+//
+// Thread-safety: stateless functions.
+#ifndef DELTAKV_CORE_UTF8_H_
+#define DELTAKV_CORE_UTF8_H_
+
+#include <cstddef>
+#include <string_view>
+
+namespace deltakv {
+
+// The length of the valid sequence starting at s[i] (1 for ASCII), or 0
+// when the bytes there are not valid UTF-8. Requires i < s.size().
+size_t Utf8SequenceAt(std::string_view s, size_t i);
+
+// True when all of `s` is valid UTF-8.
+bool ValidUtf8(std::string_view s);
+
+}  // namespace deltakv
+
+#endif  // DELTAKV_CORE_UTF8_H_
