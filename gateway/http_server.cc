@@ -562,7 +562,10 @@ class Session : public HttpSessionBase,
     resp.body = ErrorBody(code, message);
     if (!header.first.empty()) resp.headers.push_back(std::move(header));
     version_ = 11;
-    head_ = false;
+    // A refused HEAD gets the status and length of the answer, no body:
+    // its client would read the body as the start of the next response.
+    head_ = parser_ && parser_->is_header_done() &&
+            parser_->get().method() == http::verb::head;
     Write(std::move(resp), false, /*linger=*/true);
   }
 
@@ -617,7 +620,8 @@ class Session : public HttpSessionBase,
     auto done = [self = shared_from_this(), res, sr, keep_alive, linger](
                     beast::error_code ec, std::size_t) {
       if (!ec && linger) return self->LingeringClose();
-      if (ec || !keep_alive) return self->Finish();
+      if (ec) return self->Finish();
+      if (!keep_alive) return self->CloseTls();
       self->Lowest().expires_never();
       self->WaitForRequest();
     };
@@ -625,6 +629,19 @@ class Session : public HttpSessionBase,
       http::async_write_header(stream_, *sr, std::move(done));
     } else {
       http::async_write(stream_, *sr, std::move(done));
+    }
+  }
+
+  // Ends a TLS connection with close_notify (a client that gets the end of
+  // the stream without it may take the answer for truncated), bounded by
+  // the linger timeout; a plain connection just finishes.
+  void CloseTls() {
+    if constexpr (kTls) {
+      Lowest().expires_after(server_->options.linger_timeout);
+      stream_.async_shutdown(
+          [self = shared_from_this()](beast::error_code) { self->Finish(); });
+    } else {
+      Finish();
     }
   }
 
