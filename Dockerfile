@@ -3,6 +3,10 @@
 #
 #   docker build -t registry.example.com/deltakv/deltakv-server:0.1.0 .
 #
+# scripts/image builds it with buildah on a debootstrap base and starts it;
+# scripts/image-deps-check checks the runtime stage's packages against the
+# binaries' shared libraries (docs/deploy.md, "How the image is checked").
+#
 # The build stage runs the same scripts as CI and developers (scripts/setup
 # installs the Debian packages, scripts/build configures and builds), so the
 # image is built the way the tests build. The runtime stage holds only the
