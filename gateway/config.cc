@@ -325,6 +325,12 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
                  "further lines: the admin listener, and \"resp HOST:PORT\" "
                  "with --resp)")
       ->envname("DELTAKV_READY_FILE");
+  app.add_option("--restore", c.restore,
+                 "install this backup (GET /v1/backup, `deltakv backup`) as "
+                 "the store of --data-dir, which must hold none, under a new "
+                 "incarnation of --region, then exit; start the server as "
+                 "usual afterwards")
+      ->check(CLI::ExistingFile);
 
   // The file goes underneath the environment, then flags and environment
   // are parsed: flags > environment > file > defaults.

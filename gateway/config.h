@@ -72,6 +72,7 @@ struct ServerConfig {
   std::string log_level = "info";
   bool access_log = true;
   std::string ready_file;  // written with "host:port" once serving
+  std::string restore;     // install this backup into data_dir, then exit
 
   // Derived by Parse.
   std::string http_host;

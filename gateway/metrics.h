@@ -46,7 +46,8 @@ class Metrics {
                      uint64_t parked_refused = 0) const;
 
  private:
-  static constexpr size_t kRoutes = 20;  // RouteTable() size + "unmatched"
+  // At least RouteTable()'s size + 1 ("unmatched", the last slot).
+  static constexpr size_t kRoutes = 32;
   static constexpr size_t kStatusSlots = 16;
   static size_t StatusSlot(int status);
 

@@ -33,6 +33,7 @@ enum class Route {
   kKeyDelete,
   kKeysList,
   kStatus,
+  kBackup,
   kHealthz,
   kReadyz,
   kMetrics,

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -120,6 +121,29 @@ int main(int argc, char** argv) {
   api_options.max_response_bytes = static_cast<size_t>(c.max_response_bytes);
   api_options.read_threads = static_cast<size_t>(c.read_threads);
   api_options.max_queued_reads = static_cast<size_t>(c.max_queued_reads);
+  if (!c.restore.empty()) {
+    replication::ReplicaOptions restore_options;
+    restore_options.path = c.data_dir;
+    restore_options.region = c.region;
+    restore_options.initial_map_bytes = c.initial_map_bytes;
+    restore_options.max_map_bytes = c.max_map_bytes;
+    auto restored = replication::Replica::Restore(c.restore, restore_options);
+    if (!restored.ok()) {
+      Say(*log, c, spdlog::level::err,
+          "cannot restore " + c.restore + ": " + restored.status().ToString());
+      return restored.status().code() == Code::kInvalidArgument ? 2 : 1;
+    }
+    char ids[96];
+    std::snprintf(ids, sizeof ids, "%016llx (was %016llx)",
+                  static_cast<unsigned long long>(restored->new_replica),
+                  static_cast<unsigned long long>(restored->old_replica));
+    Say(*log, c, spdlog::level::info,
+        "restored " + c.restore + " into " + c.data_dir + " (region " +
+            c.region + ", sequence " + std::to_string(restored->seq) +
+            ") as replica " + ids +
+            ": its peers will send it what the backup lacks once it runs");
+    return 0;
+  }
   auto auth = LoadAuth(c);
   if (!auth.ok()) {
     Say(*log, c, spdlog::level::err, auth.status().ToString());
@@ -146,6 +170,18 @@ int main(int argc, char** argv) {
   ro.max_set_members = c.max_set_members;
   ro.max_list_length = c.max_list_length;
   ro.max_key_bytes = c.max_key_bytes;
+  // Copies of GET /v1/backup that a crash left behind.
+  {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(c.data_dir, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("backup-", 0) == 0 && name.size() > 11 &&
+          name.compare(name.size() - 4, 4, ".tmp") == 0) {
+        std::filesystem::remove(e.path(), ec);
+      }
+    }
+  }
+  api_options.backup_dir = c.data_dir;
   auto replica = replication::Replica::Open(ro);
   if (!replica.ok()) {
     Say(*log, c, spdlog::level::err,
