@@ -10,7 +10,10 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "deltakv/status.h"
 
 namespace deltakv::cluster {
 
@@ -44,6 +47,10 @@ struct ClusterView {
 
 // Produces the view now; called per request.
 using ClusterViewSource = std::function<ClusterView()>;
+
+// Parses and checks a --etcd list ("http://HOST:PORT,..."). InvalidArgument
+// when empty or when an endpoint is not http://HOST:PORT.
+Result<std::vector<std::string>> ParseEtcdEndpoints(std::string_view list);
 
 }  // namespace deltakv::cluster
 

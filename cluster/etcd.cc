@@ -3,6 +3,8 @@
 
 #include "cluster/etcd.h"
 
+#include "cluster/cluster_view.h"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -607,6 +609,15 @@ Result<std::vector<std::string>> EtcdClient::ParseEndpoints(
   }
   if (out.empty()) return Status::InvalidArgument("no etcd endpoint given");
   return out;
+}
+
+Result<std::vector<std::string>> ParseEtcdEndpoints(std::string_view list) {
+  auto endpoints = EtcdClient::ParseEndpoints(list);
+  if (!endpoints.ok()) return endpoints.status();
+  EtcdOptions probe;
+  probe.endpoints = *endpoints;
+  if (auto made = EtcdClient::Create(probe); !made.ok()) return made.status();
+  return endpoints;
 }
 
 Result<EtcdClient> EtcdClient::Create(EtcdOptions options) {

@@ -179,8 +179,7 @@ void Membership::Failed(const Status& s) {
     error_ = s.message();
   }
   if (options_.log && (was || s.code() != Code::kUnavailable)) {
-    options_.log(
-        true, "etcd: " + s.message() + (was ? " (keeping the last ring)" : ""));
+    options_.log(true, s.message() + (was ? " (keeping the last ring)" : ""));
   }
 }
 

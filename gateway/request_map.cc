@@ -29,6 +29,7 @@ const std::vector<RouteSpec> kRoutes = {
     {Route::kKeyDelete,   "DELETE", "/v1/keys/{key}",             "key_delete",   true},
     {Route::kKeysList,    "GET",    "/v1/keys",                   "keys_list",    false},
     {Route::kStatus,      "GET",    "/v1/status",                 "status",       false},
+    {Route::kCluster,     "GET",    "/v1/cluster",                "cluster",      false},
     {Route::kHealthz,     "GET",    "/healthz",                   "healthz",      false},
     {Route::kReadyz,      "GET",    "/readyz",                    "readyz",       false},
     {Route::kMetrics,     "GET",    "/metrics",                   "metrics",      false},

@@ -33,6 +33,7 @@ enum class Route {
   kKeyDelete,
   kKeysList,
   kStatus,
+  kCluster,
   kHealthz,
   kReadyz,
   kMetrics,
