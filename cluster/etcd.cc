@@ -495,7 +495,7 @@ class Exchange {
   // `on_bytes` returns false to end the stream, with *error set when it
   // failed.
   Status Stream(const std::function<bool(std::string_view, Status*)>& on_bytes,
-                const std::atomic<bool>& stop, int* status_code) {
+                const std::function<bool()>& stopped, int* status_code) {
     http::response_parser<http::buffer_body> parser;
     parser.body_limit(std::numeric_limits<uint64_t>::max());
     beast::error_code ec;
@@ -523,7 +523,7 @@ class Exchange {
       while (!done) {
         ioc_.restart();
         ioc_.run_for(std::chrono::milliseconds(100));
-        if (!done && stop.load()) {
+        if (!done && stopped()) {
           Abort();
           return Status::OK();
         }
@@ -538,7 +538,7 @@ class Exchange {
           return error;
         }
       }
-      if (stop.load()) {
+      if (stopped()) {
         Abort();
         return Status::OK();
       }
@@ -859,7 +859,7 @@ Status EtcdClient::LeaseRevoke(int64_t id) const {
 Status EtcdClient::Watch(
     std::string_view key, std::string_view range_end, int64_t start_revision,
     const std::function<bool(const EtcdWatchBatch&)>& on_batch,
-    const std::atomic<bool>& stop) const {
+    const std::function<bool()>& stopped) const {
   json create = {{"key", etcd_json::Base64Encode(key)}};
   if (!range_end.empty()) {
     create["range_end"] = etcd_json::Base64Encode(range_end);
@@ -871,7 +871,7 @@ Status EtcdClient::Watch(
   const size_t n = parsed_.size();
   const size_t first = preferred_.load() % n;
   Status last = Status::Unavailable("etcd: no endpoint");
-  for (size_t k = 0; k < n && !stop.load(); ++k) {
+  for (size_t k = 0; k < n && !stopped(); ++k) {
     const size_t i = (first + k) % n;
     Exchange x(parsed_[i].host, parsed_[i].port, Clock::now() + timeout_);
     Status s = x.Send("/v3/watch", body);
@@ -899,7 +899,7 @@ Status EtcdClient::Watch(
           }
           return true;
         },
-        stop, &code);
+        stopped, &code);
     if (code != 0 && code != 200) {
       return Status::Unavailable("etcd " + endpoints_[i] + ": watch HTTP " +
                                  std::to_string(code));
@@ -908,7 +908,7 @@ Status EtcdClient::Watch(
     if (started || s.code() == Code::kNotFound) return s;
     last = s;
   }
-  return stop.load() ? Status::OK() : last;
+  return stopped() ? Status::OK() : last;
 }
 
 }  // namespace deltakv::cluster

@@ -118,7 +118,7 @@ class EtcdClient {
   Status LeaseRevoke(int64_t id) const;
 
   // Watches [key, range_end) from `start_revision` (0: from now) until
-  // `on_batch` returns false, `stop` becomes true (checked every 100 ms),
+  // `on_batch` returns false, `stopped` returns true (asked every 100 ms),
   // or the stream fails. Returns OK when stopped or told to stop; an error
   // when the stream failed, timed out connecting, or the revision was
   // compacted (Code::kNotFound: re-read and watch again from the new
@@ -126,7 +126,7 @@ class EtcdClient {
   Status Watch(std::string_view key, std::string_view range_end,
                int64_t start_revision,
                const std::function<bool(const EtcdWatchBatch&)>& on_batch,
-               const std::atomic<bool>& stop) const;
+               const std::function<bool()>& stopped) const;
 
   // The end of the range of every key starting with `prefix`.
   static std::string PrefixEnd(std::string_view prefix);

@@ -175,6 +175,7 @@ void Membership::Failed(const Status& s) {
     if (s.code() == Code::kUnavailable || s.code() == Code::kTimeout) {
       was = reachable_;
       reachable_ = false;
+      if (was) ++watch_epoch_;
     }
     error_ = s.message();
   }
@@ -274,9 +275,11 @@ void Membership::LeaseLoop() {
       auto alive = etcd_.LeaseKeepAlive(lease);
       s = alive.status();
       if (s.code() == Code::kNotFound) {
-        // Expired (etcd was away longer than the TTL): register again.
+        // Expired (etcd was away longer than the TTL, or lost its data):
+        // register again, and make sure the ring still holds this node.
         std::lock_guard<std::mutex> lock(mu_);
         lease_ = 0;
+        joined = false;
       }
     }
     if (s.ok()) {
@@ -352,6 +355,7 @@ void Membership::WatchLoop() {
     // Follow changes from the revision read; each batch re-reads the
     // region (a few keys), so a missed event cannot leave a stale view.
     Status failure;
+    const uint64_t epoch = watch_epoch_.load();
     Status s = etcd_.Watch(
         prefix, end, *rev + 1,
         [&](const EtcdWatchBatch& batch) {
@@ -364,7 +368,7 @@ void Membership::WatchLoop() {
           Reached();
           return true;
         },
-        stop_);
+        [this, epoch] { return stop_.load() || watch_epoch_.load() != epoch; });
     if (stop_) break;
     if (!failure.ok()) s = failure;
     if (!s.ok()) {

@@ -103,6 +103,9 @@ class Membership {
   std::condition_variable cv_;
 
   std::atomic<bool> stop_{false};
+  // Bumped when etcd is seen unreachable: the watch starts over (a watch
+  // connection may be half-open after a partition and never say so).
+  std::atomic<uint64_t> watch_epoch_{0};
   std::thread lease_thread_, watch_thread_;
 };
 

@@ -300,7 +300,7 @@ TEST_CASE("the client speaks to a real etcd") {
           }
           return !seen.load();
         },
-        stop);
+        [&] { return stop.load(); });
     CHECK(s.ok());
   });
   REQUIRE(c.Put("/t/w", "1").ok());
