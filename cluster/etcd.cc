@@ -227,6 +227,10 @@ Result<std::string> Base64Decode(std::string_view text) {
                        (static_cast<uint32_t>(v[1]) << 12) |
                        (static_cast<uint32_t>(v[2]) << 6) |
                        static_cast<uint32_t>(v[3]);
+    // Canonical only: the bits under the padding are zero.
+    if ((pad == 1 && (n & 0xff) != 0) || (pad == 2 && (n & 0xffff) != 0)) {
+      return Status::InvalidArgument("base64 with stray bits in its padding");
+    }
     out.push_back(static_cast<char>((n >> 16) & 0xff));
     if (pad < 2) out.push_back(static_cast<char>((n >> 8) & 0xff));
     if (pad < 1) out.push_back(static_cast<char>(n & 0xff));

@@ -150,7 +150,8 @@ class EtcdClient {
 // The JSON of etcd's answers, parsed and validated (exposed for tests).
 namespace etcd_json {
 std::string Base64Encode(std::string_view bytes);
-// InvalidArgument on a character outside the alphabet or bad padding.
+// InvalidArgument on a character outside the alphabet, bad padding, or
+// stray bits under the padding (only canonical base64, as etcd writes).
 Result<std::string> Base64Decode(std::string_view text);
 Result<EtcdRange> ParseRange(std::string_view body);
 Result<int64_t> ParsePut(std::string_view body);
