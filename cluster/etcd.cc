@@ -700,7 +700,8 @@ Result<std::string> EtcdClient::Post(std::string_view path,
     const auto now = Clock::now();
     if (now >= deadline) break;
     // Each endpoint left gets its part of the time left.
-    const auto attempt_deadline = now + (deadline - now) / (n - k);
+    const auto attempt_deadline =
+        now + (deadline - now) / static_cast<int64_t>(n - k);
     Exchange x(parsed_[i].host, parsed_[i].port, attempt_deadline);
     Status s = x.Send(path, body);
     if (!s.ok()) {
