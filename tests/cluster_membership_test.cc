@@ -138,6 +138,7 @@ TEST_CASE(
     "nodes share one ring in etcd, see each other down and up, and "
     "outlive etcd") {
   EtcdProcess etcd;
+  INFO(etcd.error());
   REQUIRE(etcd.ready());
   // A dead endpoint first: every node fails over to the live one.
   const std::string endpoints =
@@ -215,7 +216,7 @@ TEST_CASE(
   CHECK(m->body.find("deltakv_cluster_etcd_reachable 0") != std::string::npos);
 
   // etcd back on the same data: reachable again, and a new node joins.
-  REQUIRE(etcd.Start());
+  REQUIRE(etcd.Start());  // same ports, same data
   REQUIRE(Eventually(all(), [&](const json& j) {
     return j["etcd"]["reachable"].get<bool>() && Ids(j, true) == three;
   }));

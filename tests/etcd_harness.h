@@ -47,7 +47,16 @@ class EtcdProcess {
   // True once it answers /health (bounded wait).
   bool Start() {
     const std::string bin = EtcdBinary();
-    if (bin.empty() || port_ == 0) return false;
+    if (bin.empty()) {
+      error_ =
+          "no etcd binary (install etcd-server: scripts/setup, or set "
+          "DELTAKV_ETCD_BIN)";
+      return false;
+    }
+    if (port_ == 0) {
+      error_ = "no free port pair for etcd";
+      return false;
+    }
     const std::string client = "http://127.0.0.1:" + std::to_string(port_);
     const std::string peer = "http://127.0.0.1:" + std::to_string(port_ + 1);
     std::vector<std::string> args = {bin,
@@ -92,15 +101,18 @@ class EtcdProcess {
       const std::string raw = RawExchange(std::to_string(port_), probe,
                                           std::chrono::seconds(2), false);
       if (StatusOf(raw) == 200 && raw.find("true") != std::string::npos) {
+        error_.clear();
         return ready_ = true;
       }
       int status;
       if (waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
+        error_ = "etcd exited at start; see " + log;
         return false;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+    error_ = "etcd did not answer /health within 30 s; see " + log;
     return false;
   }
 
@@ -124,13 +136,15 @@ class EtcdProcess {
   }
 
   bool ready() const { return ready_; }
+  // Why the last Start failed ("" when it did not).
+  const std::string& error() const { return error_; }
   std::string endpoint() const {
     return "http://127.0.0.1:" + std::to_string(port_);
   }
   uint16_t port() const { return port_; }
 
  private:
-  std::string dir_;
+  std::string dir_, error_;
   uint16_t port_ = 0;
   pid_t pid_ = -1;
   bool ready_ = false;

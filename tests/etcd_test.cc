@@ -232,6 +232,7 @@ TEST_CASE("a silent etcd answers Timeout within the bound") {
 
 TEST_CASE("the client speaks to a real etcd") {
   deltakv::testing::EtcdProcess etcd;
+  INFO(etcd.error());
   REQUIRE(etcd.ready());
   // A dead endpoint first: the client fails over to the live one.
   EtcdOptions o;
