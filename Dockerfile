@@ -3,6 +3,10 @@
 #
 #   docker build -t registry.example.com/deltakv/deltakv-server:0.1.0 .
 #
+# scripts/image builds it with buildah on a debootstrap base and starts it;
+# scripts/image-deps-check checks the runtime stage's packages against the
+# binaries' shared libraries (docs/deploy.md, "How the image is checked").
+#
 # The build stage runs the same scripts as CI and developers (scripts/setup
 # installs the Debian packages, scripts/build configures and builds), so the
 # image is built the way the tests build. The runtime stage holds only the
@@ -23,6 +27,8 @@ COPY scripts/setup scripts/setup
 RUN ./scripts/setup && rm -rf /var/lib/apt/lists/*
 COPY . .
 ENV CCACHE_DIR=/root/.cache/ccache
+# Parallel compile jobs (scripts/build's DELTAKV_JOBS); empty: one per core.
+ARG DELTAKV_JOBS=
 RUN --mount=type=cache,target=/root/.cache/ccache \
     ./scripts/build build-release -DCMAKE_BUILD_TYPE=Release \
       -DDELTAKV_BUILD_TESTS=OFF -DDELTAKV_BUILD_BENCHMARKS=OFF \
@@ -30,14 +36,18 @@ RUN --mount=type=cache,target=/root/.cache/ccache \
 
 # -------------------------------------------------------------- runtime stage
 FROM ${DEBIAN_IMAGE} AS runtime
-# libzmq5 brings libsodium23 (CurveZMQ), libpgm, libnorm and libgssapi-krb5;
-# libstdc++6, libgcc-s1 and libzstd1 are already in the base image. libssl3
-# is the HTTPS of the API (server and CLI); ca-certificates is the system
-# CA store the CLI verifies a server with when given no --ca-file.
+# Every shared library of the two binaries (ldd) comes from a package listed
+# here or from the base image; scripts/image-deps-check checks it on every
+# scripts/test, scripts/image builds and starts the image. libzmq5 brings
+# libsodium23 (CurveZMQ), libpgm, libnorm and libgssapi-krb5; libtomlplusplus3
+# reads the --config file; libstdc++6, libgcc-s1 and libzstd1 are already in
+# the base image. libssl3 is the HTTPS of the API (server and CLI);
+# ca-certificates is the system CA store the CLI verifies a server with when
+# given no --ca-file.
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      libzmq5 liblmdb0 libspdlog1.10 libfmt9 libxxhash0 libzstd1 libssl3 \
-      ca-certificates lmdb-utils \
+      libzmq5 liblmdb0 libspdlog1.10 libfmt9 libtomlplusplus3 libxxhash0 \
+      libzstd1 libssl3 ca-certificates lmdb-utils \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 deltakv \
  && useradd --system --uid 10001 --gid deltakv --home-dir /var/lib/deltakv \

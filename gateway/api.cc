@@ -192,6 +192,14 @@ void Api::Dispatch(std::shared_ptr<Call> call, bool io_thread) {
   }
 }
 
+void Api::SetExtraMetrics(std::function<std::string()> render) {
+  std::atomic_store(&extra_metrics_,
+                    std::shared_ptr<const std::function<std::string()>>(
+                        render ? std::make_shared<std::function<std::string()>>(
+                                     std::move(render))
+                               : nullptr));
+}
+
 void Api::SetAuth(Auth auth) {
   std::atomic_store(&auth_, std::shared_ptr<const Auth>(
                                 std::make_shared<Auth>(std::move(auth))));
@@ -213,6 +221,9 @@ void Api::Read(const std::shared_ptr<Call>& call) {
       std::string text =
           metrics_.Render(*replica_, options_.streams, service_->parked(),
                           service_->parked_refused());
+      if (auto extra = std::atomic_load(&extra_metrics_); extra && *extra) {
+        text += (*extra)();
+      }
       if (options_.cluster_view) {
         text += Metrics::RenderCluster(options_.cluster_view());
       }

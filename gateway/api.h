@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -84,6 +85,10 @@ class Api {
   // Replaces the API tokens (configuration reload); safe while requests
   // run.
   void SetAuth(Auth auth);
+  // Text appended to /metrics (another listener's metrics, in Prometheus
+  // text format); null: none. Safe while requests run; what `render`
+  // reads must stay alive while requests can still come.
+  void SetExtraMetrics(std::function<std::string()> render);
 
  private:
   struct Call;
@@ -114,6 +119,8 @@ class Api {
   ApiOptions options_;
   // The tokens in force (options_.auth at start, replaced by SetAuth).
   std::shared_ptr<const Auth> auth_;  // atomic load/store only
+  std::shared_ptr<const std::function<std::string()>>
+      extra_metrics_;  // atomic load/store only
   std::shared_ptr<spdlog::logger> log_;
   Metrics metrics_;
   std::atomic<bool> ready_{true};

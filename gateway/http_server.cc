@@ -34,8 +34,30 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
+// What the server's registry of sheddable connections sees of a session.
+class HttpSessionBase {
+ public:
+  virtual ~HttpSessionBase() = default;
+  // Closes the connection (from any thread).
+  virtual void Close() = 0;
+  // A strong reference, or null when the session is being destroyed.
+  virtual std::shared_ptr<HttpSessionBase> Lock() = 0;
+  // Starts watching for the client leaving while request number `request`
+  // is with the handler (from any thread; see ClientGone).
+  virtual void ArmDisconnectWatch(uint64_t request) = 0;
+
+  // The registry of sheddable connections (HttpServer::Impl::idle): an
+  // intrusive list per class, so a request's state changes cost a few
+  // pointer moves under the registry's lock, never an allocation.
+  // Guarded by the registry's lock.
+  HttpSessionBase* idle_prev = nullptr;
+  HttpSessionBase* idle_next = nullptr;
+  int idle_class = -1;  // -1: not in the registry
+  bool shed = false;    // chosen to be shed: closes instead of going on
+};
+
 void ClientGone::OnGone(std::function<void()> fn) {
-  std::function<void()> arm;
+  bool arm = false;
   bool gone_already = false;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -45,17 +67,13 @@ void ClientGone::OnGone(std::function<void()> fn) {
       fn_ = std::move(fn);
       if (!armed_) {
         armed_ = true;
-        arm.swap(arm_);
+        arm = true;
       }
     }
   }
   if (gone_already) return fn();
-  if (arm) arm();
-}
-
-void ClientGone::SetArm(std::function<void()> arm) {
-  std::lock_guard<std::mutex> l(mu_);
-  arm_ = std::move(arm);
+  if (!arm) return;
+  if (auto session = session_.lock()) session->ArmDisconnectWatch(request_);
 }
 
 void ClientGone::Clear() {
@@ -86,19 +104,30 @@ std::string ErrorBody(std::string_view code, std::string_view message) {
   return out;
 }
 
-// What the server's registry of sheddable connections sees of a session.
-class SessionBase {
- public:
-  virtual ~SessionBase() = default;
-  // Closes the connection (from any thread).
-  virtual void Close() = 0;
-  // Chosen to be shed (under the registry's lock): the session closes
-  // instead of leaving the idle state.
-  virtual void MarkShed() = 0;
-};
-
 // Sheddable classes, in the order they are shed.
 enum IdleClass { kKeepAliveIdle = 0, kNewIdle = 1, kReadingHeader = 2 };
+constexpr int kIdleClasses = 3;
+
+// Connections of one class, in the order they entered it (oldest first).
+class IdleList {
+ public:
+  HttpSessionBase* front() const { return head_; }
+  void PushBack(HttpSessionBase* s) {
+    s->idle_prev = tail_;
+    s->idle_next = nullptr;
+    (tail_ ? tail_->idle_next : head_) = s;
+    tail_ = s;
+  }
+  void Remove(HttpSessionBase* s) {
+    (s->idle_prev ? s->idle_prev->idle_next : head_) = s->idle_next;
+    (s->idle_next ? s->idle_next->idle_prev : tail_) = s->idle_prev;
+    s->idle_prev = s->idle_next = nullptr;
+  }
+
+ private:
+  HttpSessionBase* head_ = nullptr;
+  HttpSessionBase* tail_ = nullptr;
+};
 
 }  // namespace
 
@@ -112,11 +141,11 @@ struct HttpServer::Impl {
   HttpServerOptions options;
   Handler handler;
   std::optional<ssl::context> tls;  // set: the listener speaks TLS only
-  // Connections that may be shed, by (class, order of becoming idle).
-  using IdleKey = std::pair<int, uint64_t>;
+  // Connections that may be shed, by class (see IdleClass), each oldest
+  // first: idle ones by when they became idle, ones reading a header by
+  // when their header began.
   std::mutex idle_mu;
-  std::map<IdleKey, std::weak_ptr<SessionBase>> idle;  // guarded by idle_mu
-  uint64_t idle_order = 0;                             // guarded by idle_mu
+  IdleList idle[kIdleClasses];  // guarded by idle_mu
   std::atomic<uint64_t> shed{0};
   asio::io_context ioc;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
@@ -130,8 +159,8 @@ struct HttpServer::Impl {
   uint16_t port = 0;
   std::mutex mu;
   std::condition_variable idle_cv;  // in_flight reached 0
-  std::set<std::weak_ptr<SessionBase>,
-           std::owner_less<std::weak_ptr<SessionBase>>>
+  std::set<std::weak_ptr<HttpSessionBase>,
+           std::owner_less<std::weak_ptr<HttpSessionBase>>>
       sessions;  // guarded by mu
   bool shut_down = false;
   asio::steady_timer accept_backoff{accept_strand};
@@ -167,7 +196,7 @@ namespace {
 
 // One connection. `Stream` is beast::tcp_stream, or an ssl_stream over one.
 template <class Stream>
-class Session : public SessionBase,
+class Session : public HttpSessionBase,
                 public std::enable_shared_from_this<Session<Stream>> {
   static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
   using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
@@ -232,28 +261,26 @@ class Session : public SessionBase,
     }
   }
 
+  std::shared_ptr<HttpSessionBase> Lock() override {
+    return this->weak_from_this().lock();
+  }
+
   // The registry of sheddable connections (see HttpServer::Impl::idle).
-  void Register(IdleClass cls, bool keep_order = false) {
+  void Register(IdleClass cls) {
     std::lock_guard<std::mutex> l(server_->idle_mu);
-    if (shed_) return;
-    uint64_t order = idle_key_ ? idle_key_->second : 0;
-    if (idle_key_) server_->idle.erase(*idle_key_);
-    if (!keep_order || !idle_key_) order = ++server_->idle_order;
-    idle_key_ = HttpServer::Impl::IdleKey(cls, order);
-    server_->idle.emplace(*idle_key_, this->weak_from_this());
+    if (shed) return;
+    if (idle_class == cls) return;  // already there, in its place
+    if (idle_class >= 0) server_->idle[idle_class].Remove(this);
+    idle_class = cls;
+    server_->idle[cls].PushBack(this);
   }
   // Leaves the registry; false when the connection was chosen to be shed
   // (it is closing).
   bool Unregister() {
     std::lock_guard<std::mutex> l(server_->idle_mu);
-    if (idle_key_) server_->idle.erase(*idle_key_);
-    idle_key_.reset();
-    return !shed_;
-  }
-
-  void MarkShed() override {
-    shed_ = true;
-    idle_key_.reset();
+    if (idle_class >= 0) server_->idle[idle_class].Remove(this);
+    idle_class = -1;
+    return !shed;
   }
 
   // Idle phase: wait for the first byte of the next request.
@@ -286,7 +313,7 @@ class Session : public SessionBase,
   }
 
   void ReadHeader() {
-    Register(kReadingHeader, /*keep_order=*/true);
+    Register(kReadingHeader);
     parser_.emplace();
     parser_->header_limit(
         static_cast<std::uint32_t>(server_->options.max_header_bytes));
@@ -455,18 +482,10 @@ class Session : public SessionBase,
     r.content_type = std::string(req[http::field::content_type]);
     r.body = std::move(req.body());
     r.remote = remote_;
-    r.gone = std::make_shared<ClientGone>();
     // The disconnect watch starts only when the handler asks (a parked
-    // request); `request_` tells a late arming from an earlier request's.
-    r.gone->SetArm([weak = this->weak_from_this(), request = ++requests_] {
-      if (auto self = weak.lock()) {
-        asio::post(self->stream_.get_executor(), [self, request] {
-          if (self->requests_ == request && !self->answered_) {
-            self->WatchForDisconnect();
-          }
-        });
-      }
-    });
+    // request); the request number tells a late arming from an earlier
+    // request's.
+    r.gone = std::make_shared<ClientGone>(this->weak_from_this(), ++requests_);
     answered_ = false;
     watching_ = false;
     keep_alive_ = req.keep_alive();
@@ -497,6 +516,14 @@ class Session : public SessionBase,
   // While the handler works on a request, notice a client that closes its
   // connection: the socket turns readable and a peek finds the end of the
   // stream (or an error). Bytes of a pipelined request end the watch.
+  void ArmDisconnectWatch(uint64_t request) override {
+    asio::post(stream_.get_executor(), [self = shared_from_this(), request] {
+      if (self->requests_ == request && !self->answered_) {
+        self->WatchForDisconnect();
+      }
+    });
+  }
+
   void WatchForDisconnect() {
     if (buffer_.size() > 0 || watching_) return;  // pipelined bytes here
     watching_ = true;
@@ -535,7 +562,10 @@ class Session : public SessionBase,
     resp.body = ErrorBody(code, message);
     if (!header.first.empty()) resp.headers.push_back(std::move(header));
     version_ = 11;
-    head_ = false;
+    // A refused HEAD gets the status and length of the answer, no body:
+    // its client would read the body as the start of the next response.
+    head_ = parser_ && parser_->is_header_done() &&
+            parser_->get().method() == http::verb::head;
     Write(std::move(resp), false, /*linger=*/true);
   }
 
@@ -590,7 +620,8 @@ class Session : public SessionBase,
     auto done = [self = shared_from_this(), res, sr, keep_alive, linger](
                     beast::error_code ec, std::size_t) {
       if (!ec && linger) return self->LingeringClose();
-      if (ec || !keep_alive) return self->Finish();
+      if (ec) return self->Finish();
+      if (!keep_alive) return self->CloseTls();
       self->Lowest().expires_never();
       self->WaitForRequest();
     };
@@ -598,6 +629,19 @@ class Session : public SessionBase,
       http::async_write_header(stream_, *sr, std::move(done));
     } else {
       http::async_write(stream_, *sr, std::move(done));
+    }
+  }
+
+  // Ends a TLS connection with close_notify (a client that gets the end of
+  // the stream without it may take the answer for truncated), bounded by
+  // the linger timeout; a plain connection just finishes.
+  void CloseTls() {
+    if constexpr (kTls) {
+      Lowest().expires_after(server_->options.linger_timeout);
+      stream_.async_shutdown(
+          [self = shared_from_this()](beast::error_code) { self->Finish(); });
+    } else {
+      Finish();
     }
   }
 
@@ -631,9 +675,6 @@ class Session : public SessionBase,
   bool watching_ = false;     // the disconnect watch is pending
   uint64_t requests_ = 0;     // requests handed to the handler
   std::shared_ptr<ClientGone> gone_;  // of the request with the handler
-  // Registry state, guarded by server_->idle_mu.
-  std::optional<HttpServer::Impl::IdleKey> idle_key_;
-  bool shed_ = false;
   ChunkBudget chunk_budget_{this};
 };
 
@@ -647,16 +688,21 @@ void HttpServer::Impl::Accept() {
 }
 
 bool HttpServer::Impl::ShedOne(std::string_view why) {
-  std::shared_ptr<SessionBase> victim;
+  std::shared_ptr<HttpSessionBase> victim;
   {
     std::lock_guard<std::mutex> l(idle_mu);
-    while (!victim && !idle.empty()) {
-      auto it = idle.begin();
-      victim = it->second.lock();
-      idle.erase(it);
-      // Marked under the lock: the session, about to leave the idle
-      // state, sees it and closes instead of going on.
-      if (victim) victim->MarkShed();
+    for (int cls = 0; cls < kIdleClasses && !victim; ++cls) {
+      while (!victim && idle[cls].front() != nullptr) {
+        HttpSessionBase* s = idle[cls].front();
+        idle[cls].Remove(s);
+        s->idle_class = -1;
+        // Null when it is being destroyed (its destructor waits for this
+        // lock to leave the registry, and finds itself gone).
+        victim = s->Lock();
+        // Marked under the lock: the session, about to leave the idle
+        // state, sees it and closes instead of going on.
+        if (victim) victim->shed = true;
+      }
     }
   }
   if (!victim) return false;
@@ -689,7 +735,7 @@ void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket s) {
     return Accept();
   }
   connections.fetch_add(1);
-  std::shared_ptr<SessionBase> base;
+  std::shared_ptr<HttpSessionBase> base;
   if (tls) {
     auto session =
         std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(

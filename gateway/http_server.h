@@ -48,8 +48,15 @@ namespace deltakv::gateway {
 // what the request holds. Seen when the client closes its connection
 // without sending more; a client that pipelines another request is not
 // watched further. Thread-safe.
+class HttpSessionBase;
+
 class ClientGone {
  public:
+  ClientGone() = default;
+  // Of request number `request` of `session` (the server's side).
+  ClientGone(std::weak_ptr<HttpSessionBase> session, uint64_t request)
+      : session_(std::move(session)), request_(request) {}
+
   // Runs `fn` once, when the client is gone (at once if it is already).
   // Replaces an earlier callback that has not run. The connection is
   // watched only from the first call on (a request answered at once costs
@@ -57,17 +64,16 @@ class ClientGone {
   void OnGone(std::function<void()> fn);
   // Drops the callback (the request is answered).
   void Clear();
-  // The server's side: `arm` starts the watch (called once, by the first
-  // OnGone); Fire reports the client gone.
-  void SetArm(std::function<void()> arm);
+  // The server's side: reports the client gone.
   void Fire();
 
  private:
+  const std::weak_ptr<HttpSessionBase> session_;  // watched from OnGone on
+  const uint64_t request_ = 0;
   std::mutex mu_;
   bool gone_ = false;
   bool armed_ = false;
   std::function<void()> fn_;
-  std::function<void()> arm_;
 };
 
 struct HttpRequest {

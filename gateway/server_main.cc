@@ -369,6 +369,9 @@ int main(int argc, char** argv) {
     ro2.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
     ro2.command_timeout = std::chrono::milliseconds(c.header_timeout_ms);
     ro2.write_timeout = std::chrono::milliseconds(c.body_timeout_ms);
+    ro2.on_refused = [cmds = resp_commands.get()](std::string_view reason) {
+      cmds->CountRefused(reason);
+    };
     auto rs = resp::RespServer::Start(ro2, resp_commands.get());
     if (!rs.ok()) {
       Say(*log, c, spdlog::level::err, "--resp: " + rs.status().ToString());
@@ -377,6 +380,9 @@ int main(int argc, char** argv) {
     resp_server = std::move(rs).value();
     resp_server_ptr = resp_server.get();
     resp_commands->SetPort(resp_server->port());
+    // The listener's metrics in /metrics (the API's and the admin's).
+    api->SetExtraMetrics(
+        [cmds = resp_commands.get()] { return cmds->RenderMetrics(); });
   }
   // This node in the region: alone, or a member of the ring in etcd.
   std::unique_ptr<cluster::Membership> membership;

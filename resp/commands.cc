@@ -304,13 +304,23 @@ Commands::Commands(cluster::Service* service, CommandsOptions options)
     : service_(service),
       options_(std::move(options)),
       auth_(std::make_shared<cluster::Auth>(options_.auth)),
-      start_(std::chrono::steady_clock::now()) {
+      start_(std::chrono::steady_clock::now()),
+      metrics_([] {
+        std::vector<std::string> names;
+        for (const Spec& spec : CommandTable()) names.emplace_back(spec.name);
+        return names;
+      }()) {
   if (options_.version.empty()) options_.version = DELTAKV_VERSION;
   std::random_device rd;
   next_cursor_ = (uint64_t{rd()} << 20 | rd()) % (uint64_t{1} << 40) + 1;
 }
 
 Commands::~Commands() = default;
+
+std::string Commands::RenderMetrics() const {
+  return metrics_.Render(
+      options_.connected_clients ? options_.connected_clients() : 0);
+}
 
 void Commands::SetAuth(cluster::Auth auth) {
   std::atomic_store(&auth_,
@@ -359,6 +369,11 @@ void Commands::Run(Client& client, std::vector<std::string> args, Done done) {
   call->gone = client.gone;
   call->done = std::move(done);
   const Spec* spec = FindCommand(call->name);
+  call->metrics = &metrics_;
+  call->command = spec == nullptr
+                      ? CommandTable().size()
+                      : static_cast<size_t>(spec - CommandTable().data());
+  call->start = std::chrono::steady_clock::now();
 
   // Authentication: with tokens configured, only AUTH, HELLO and QUIT
   // run before it (as in Redis). A reload that drops the token used

@@ -30,6 +30,7 @@
 
 #include "cluster/auth.h"
 #include "cluster/service.h"
+#include "resp/metrics.h"
 
 namespace deltakv::resp {
 
@@ -95,6 +96,12 @@ class Commands {
   // The listener's port, for INFO (known once it is bound).
   void SetPort(uint16_t port) { port_.store(port); }
 
+  // A connection refused or closed by the listener's limits (the reasons
+  // of RespServerOptions::on_refused), for the metrics.
+  void CountRefused(std::string_view reason) { metrics_.CountRefused(reason); }
+  // The Prometheus text of the listener's metrics.
+  std::string RenderMetrics() const;
+
   struct Call;
   struct Spec;
   // Every command deltakv knows, answered or refused, by name.
@@ -148,6 +155,7 @@ class Commands {
   std::shared_ptr<const cluster::Auth> auth_;  // atomic load/store only
   const std::chrono::steady_clock::time_point start_;
   std::atomic<uint16_t> port_{0};
+  RespMetrics metrics_;
 
   std::mutex cursor_mu_;
   std::unordered_map<uint64_t, std::string> cursors_;  // guarded

@@ -22,10 +22,24 @@ struct Commands::Call {
   Client* client = nullptr;  // valid during Run only
   std::shared_ptr<cluster::Cancellation> gone;
   Done done;
+  // For the metrics: the command's index in CommandTable() (its size:
+  // unknown) and when it arrived.
+  RespMetrics* metrics = nullptr;
+  size_t command = 0;
+  std::chrono::steady_clock::time_point start;
 
   Reply NewReply() const { return Reply(protocol); }
   void Send(Reply& r, uint64_t write_seq = 0, bool close = false) {
-    done(Outcome{r.Take(), write_seq, close});
+    Outcome out{r.Take(), write_seq, close};
+    if (metrics != nullptr) {
+      const bool error =
+          !out.reply.empty() && (out.reply[0] == '-' || out.reply[0] == '!');
+      metrics->Observe(command, error,
+                       std::chrono::duration<double>(
+                           std::chrono::steady_clock::now() - start)
+                           .count());
+    }
+    done(std::move(out));
   }
   void Fail(std::string_view text) {
     Reply r(protocol);

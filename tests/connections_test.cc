@@ -265,6 +265,42 @@ TEST_CASE("HEAD is answered for every GET route") {
                              "Connection: close\r\n\r\n")) == 405);
 }
 
+TEST_CASE("a HEAD refused before routing is answered without a body") {
+  // Before: the refusals the HTTP layer makes itself (a URL too long, a
+  // path the admin listener does not serve, a missing token) sent their
+  // JSON error body after a HEAD, which the client takes for the start of
+  // the next response.
+  ServerProcess s(
+      {"--admin-http", "127.0.0.1:0", "--tokens", "0123456789abcdef0123"});
+  REQUIRE_FALSE(s.url().empty());
+  const std::string admin_port =
+      s.admin_url().substr(s.admin_url().rfind(':') + 1);
+  struct Case {
+    std::string port, request;
+    int status;
+  };
+  const std::vector<Case> cases = {
+      {s.port(),
+       "HEAD /v1/counter/" + std::string(10000, 'k') +
+           " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+       414},
+      {admin_port,
+       "HEAD /v1/counter/c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+       404},
+      {s.port(),
+       "HEAD /v1/counter/c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+       401},
+  };
+  for (const Case& c : cases) {
+    INFO("expect " << c.status);
+    const std::string raw = RawExchange(c.port, c.request);
+    CHECK(StatusOf(raw) == c.status);
+    const size_t end = raw.find("\r\n\r\n");
+    REQUIRE(end != std::string::npos);
+    CHECK(raw.size() == end + 4);  // no body
+  }
+}
+
 TEST_CASE("a parked request whose client leaves frees its slot at once") {
   // Before: the slot (and the connection) stayed taken until the request's
   // timeout, so clients that gave up kept --max-parked-requests full.

@@ -593,3 +593,35 @@ TEST_CASE("SIGTERM with Redis clients connected stops the server cleanly") {
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
 }
+
+TEST_CASE("the Redis-protocol listener's commands show in /metrics") {
+  // Before: /metrics had no RESP series, so an operator could not see the
+  // listener's load, errors or refusals.
+  ServerProcess s(WithResp());
+  Cli cli(s);
+  auto rest = Rest(s);
+  for (int i = 0; i < 3; ++i) cli({"INCR", "m"});
+  cli({"SADD", "m", "x"});  // WRONGTYPE: an error reply
+  cli({"NOSUCHCOMMAND"});
+  RawExchange(s.resp_port(), "*2\r\n$-7\r\n");  // malformed: closed
+  auto r = rest->Request("GET", "/metrics");
+  REQUIRE(r.ok());
+  const std::string& m = r->body;
+  INFO(m);
+  CHECK(m.find("deltakv_resp_commands_total{command=\"incr\",result=\"ok\"} "
+               "3\n") != std::string::npos);
+  CHECK(m.find("deltakv_resp_commands_total{command=\"sadd\",result="
+               "\"error\"} 1\n") != std::string::npos);
+  CHECK(m.find("deltakv_resp_commands_total{command=\"unknown\",result="
+               "\"error\"} 1\n") != std::string::npos);
+  CHECK(m.find("deltakv_resp_command_duration_seconds_count ") !=
+        std::string::npos);
+  CHECK(m.find("deltakv_resp_refused_total{reason=\"protocol_error\"} 1\n") !=
+        std::string::npos);
+  CHECK(m.find("deltakv_resp_open_connections ") != std::string::npos);
+  // Without --resp there are no such series.
+  ServerProcess plain;
+  auto r2 = Rest(plain)->Request("GET", "/metrics");
+  REQUIRE(r2.ok());
+  CHECK(r2->body.find("deltakv_resp_") == std::string::npos);
+}

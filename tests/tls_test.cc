@@ -354,3 +354,25 @@ TEST_CASE(
           &out) == 2);
   CHECK(Contains(out, "missing.crt"));
 }
+
+TEST_CASE("an HTTPS answer with Connection: close ends with close_notify") {
+  // Before: the server closed the TCP connection without a TLS
+  // close_notify, so a client could not tell the end of the answer from a
+  // truncation attack (OpenSSL 3 reports "unexpected eof").
+  TestPki pki;
+  ServerProcess s(TlsFlags(pki.server()));
+  REQUIRE_FALSE(s.port().empty());
+  const std::string cmd =
+      "printf 'GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nConnection: "
+      "close\\r\\n\\r\\n' | timeout 20 openssl s_client -connect 127.0.0.1:" +
+      s.port() + " -CAfile " + pki.ca() + " -ign_eof -state 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p)) out += buf;
+  pclose(p);
+  INFO(out);
+  CHECK(Contains(out, "HTTP/1.1 200"));
+  CHECK(Contains(out, "alert read:warning:close notify"));
+}
