@@ -227,10 +227,48 @@ void Api::Read(const std::shared_ptr<Call>& call) {
       if (auto extra = std::atomic_load(&extra_metrics_); extra && *extra) {
         text += (*extra)();
       }
+      if (options_.cluster_view) {
+        text += Metrics::RenderCluster(options_.cluster_view());
+      }
       return Finish(call, 200, std::move(text), "text/plain; version=0.0.4");
     }
     case Route::kBackup:
       return Backup(call);
+    case Route::kCluster: {
+      if (!options_.cluster_view) {
+        return FailApi(call, ApiError{404, "not_found", "no cluster view"});
+      }
+      const cluster::ClusterView v = options_.cluster_view();
+      json nodes = json::array();
+      for (const auto& n : v.nodes) {
+        nodes.push_back({{"id", n.id},
+                         {"up", n.up},
+                         {"state", n.state},
+                         {"http", n.http},
+                         {"internal", n.internal},
+                         {"zone", n.zone},
+                         {"vnodes", n.vnodes}});
+      }
+      json j = {{"region", v.region},
+                {"node_id", v.node_id},
+                {"replicas", v.replicas},
+                {"write_quorum", v.write_quorum},
+                {"read_quorum", v.read_quorum},
+                {"ring_revision", v.ring_revision},
+                {"nodes", nodes},
+                {"moves", json::array()}};
+      if (v.etcd) {
+        j["etcd"] = {{"reachable", v.etcd_reachable},
+                     {"endpoints", v.etcd_endpoints},
+                     {"registered", v.registered},
+                     {"last_contact_seconds",
+                      v.etcd_last_contact_s < 0 ? json(nullptr)
+                                                : json(v.etcd_last_contact_s)},
+                     {"error", v.etcd_error.empty() ? json(nullptr)
+                                                    : json(v.etcd_error)}};
+      }
+      return Finish(call, 200, Dump(j));
+    }
     case Route::kStatus: {
       const cluster::RegionStatus st = service_->Region();
       json j;

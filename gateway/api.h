@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "cluster/cluster_view.h"
 #include "gateway/auth.h"
 #include "gateway/http_server.h"
 #include "gateway/metrics.h"
@@ -58,6 +59,8 @@ struct ApiOptions {
   std::string backup_dir;
   size_t read_threads = 4;         // threads running reads
   size_t max_queued_reads = 1024;  // reads waiting for one (503 beyond)
+  // GET /v1/cluster and the cluster metrics (null: not served).
+  cluster::ClusterViewSource cluster_view;
 };
 
 class Api {

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "cluster/cluster_view.h"
 #include "gateway/request_map.h"
 
 namespace deltakv::replication {
@@ -44,6 +45,9 @@ class Metrics {
   std::string Render(const replication::Replica& replica,
                      const replication::Streams* streams, size_t parked = 0,
                      uint64_t parked_refused = 0) const;
+  // The region cluster's gauges: etcd reachable, the ring revision, nodes
+  // by state and by up.
+  static std::string RenderCluster(const cluster::ClusterView& view);
 
  private:
   // At least RouteTable()'s size + 1 ("unmatched", the last slot).

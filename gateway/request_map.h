@@ -34,6 +34,7 @@ enum class Route {
   kKeysList,
   kStatus,
   kBackup,
+  kCluster,
   kHealthz,
   kReadyz,
   kMetrics,
