@@ -68,8 +68,8 @@ class ClientGone {
   void Fire();
 
  private:
-  const std::weak_ptr<HttpSessionBase> session_;  // watched from OnGone on
-  const uint64_t request_ = 0;
+  std::weak_ptr<HttpSessionBase> session_;  // watched from OnGone on
+  uint64_t request_ = 0;
   std::mutex mu_;
   bool gone_ = false;
   bool armed_ = false;
