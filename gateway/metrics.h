@@ -46,7 +46,12 @@ class Metrics {
                      uint64_t parked_refused = 0) const;
 
  private:
-  static constexpr size_t kRoutes = 20;  // RouteTable() size + "unmatched"
+  // RouteTable() size + "unmatched". A route added to the table needs a row
+  // here, or its requests are counted under another route's name (kMetrics
+  // is the last route).
+  static constexpr size_t kRoutes = 21;
+  static_assert(static_cast<size_t>(Route::kMetrics) + 2 == kRoutes,
+                "Metrics::kRoutes must be RouteTable().size() + 1");
   static constexpr size_t kStatusSlots = 16;
   static size_t StatusSlot(int status);
 

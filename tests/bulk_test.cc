@@ -302,3 +302,24 @@ TEST_CASE("POST /v1/batch answers each operation and refuses malformed ones") {
   Call(*c, "POST", "/v1/batch?wait_regions=2",
        {{"ops", {{{"op", "counter_incr"}, {"key", "c"}}}}}, 400);
 }
+
+TEST_CASE(
+    "a route added to the table keeps unmatched requests apart in /metrics") {
+  // The per-route request counters had one row too few once the batch
+  // route came: /metrics and unmatched requests shared the last row.
+  ServerProcess s;
+  auto c = Client(s);
+  Call(*c, "POST", "/v1/batch",
+       {{"ops", {{{"op", "counter_incr"}, {"key", "c"}}}}});
+  Call(*c, "GET", "/v1/nope", nullptr, 404);
+  auto m = c->Request("GET", "/metrics");
+  REQUIRE(m.ok());
+  INFO(m->body);
+  auto has = [&](const std::string& series) {
+    return m->body.find("deltakv_http_requests_total{" + series + "} 1\n") !=
+           std::string::npos;
+  };
+  CHECK(has("route=\"batch\",status=\"200\""));
+  CHECK(has("route=\"unmatched\",status=\"404\""));
+  CHECK_FALSE(has("route=\"metrics\",status=\"404\""));
+}
