@@ -323,3 +323,36 @@ TEST_CASE(
   CHECK(has("route=\"unmatched\",status=\"404\""));
   CHECK_FALSE(has("route=\"metrics\",status=\"404\""));
 }
+
+TEST_CASE("on a terminal, import and export show a progress line") {
+  if (std::system("command -v script >/dev/null 2>&1") != 0) {
+    WARN("script(1) is not installed: no terminal to test with");
+    return;
+  }
+  TempDir dir;
+  ServerProcess s;
+  WriteAll(dir.File("in.jsonl"),
+           "{\"key\":\"a\",\"type\":\"counter\",\"value\":1}\n"
+           "{\"key\":\"b\",\"type\":\"register\",\"value\":2}\n"
+           "{\"key\":\"c\",\"type\":\"set\",\"members\":[\"x\"]}\n");
+  // script(1) runs the CLI on a pseudo-terminal and copies what it shows.
+  auto on_tty = [&](const std::string& args, const std::string& in) {
+    const std::string inner = std::string(DELTAKV_CLI_BIN) + " --url " +
+                              s.url() + " " + args + " <" + in + " >/dev/null";
+    const std::string cmd = "timeout 120 script -qec '" + inner +
+                            "' /dev/null >" + dir.File("tty") + " 2>&1";
+    const int st = std::system(cmd.c_str());
+    CHECK(WIFEXITED(st));
+    CHECK(WEXITSTATUS(st) == 0);
+    return ReadAll(dir.File("tty"));
+  };
+  const std::string imp = on_tty("import", dir.File("in.jsonl"));
+  INFO(imp);
+  CHECK(imp.find("imported 3 keys") != std::string::npos);
+  CHECK(imp.find("100%") != std::string::npos);
+  const std::string exp = on_tty("export", "/dev/null");
+  INFO(exp);
+  CHECK(exp.find("exported 3 keys") != std::string::npos);
+  const std::string quiet = on_tty("import --quiet", dir.File("in.jsonl"));
+  CHECK(quiet.find("imported") == std::string::npos);
+}

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -62,6 +63,15 @@ std::mutex& ErrMu() {
   return mu;
 }
 
+// Set while a progress line is on the terminal: an error clears it first.
+std::atomic<bool> g_progress_shown{false};
+
+void PrintError(const std::string& message) {
+  std::lock_guard<std::mutex> lock(ErrMu());
+  if (g_progress_shown.load()) std::cerr << "\r\x1b[K";
+  std::cerr << "deltakv: " << message << "\n" << std::flush;
+}
+
 // A progress line on stderr, redrawn every 200 ms while the work runs;
 // the last one stays on the screen.
 class Progress {
@@ -70,7 +80,10 @@ class Progress {
            const std::atomic<uint64_t>* bytes)
       : on_(on), verb_(verb), total_bytes_(total_bytes), bytes_(bytes) {
     start_ = Clock::now();
-    if (on_) thread_ = std::thread([this] { Loop(); });
+    if (on_) {
+      g_progress_shown.store(true);
+      thread_ = std::thread([this] { Loop(); });
+    }
   }
   ~Progress() { Stop(); }
 
@@ -86,6 +99,7 @@ class Progress {
     Draw();
     std::lock_guard<std::mutex> lock(ErrMu());
     std::cerr << "\n" << std::flush;
+    g_progress_shown.store(false);
   }
 
   std::atomic<uint64_t> done{0};
@@ -131,13 +145,6 @@ class Progress {
   bool stopped_ = false;
   std::thread thread_;
 };
-
-void PrintError(const std::string& message) {
-  std::lock_guard<std::mutex> lock(ErrMu());
-  std::cerr << "\r\x1b[K"
-            << "deltakv: " << message << "\n"
-            << std::flush;
-}
 
 // ----------------------------------------------------------------- export
 
@@ -385,7 +392,7 @@ class LineReader {
   // end. A read error sets error().
   bool Next(std::string* line) {
     for (;;) {
-      size_t nl = buf_.find('\n', pos_);
+      size_t nl = buf_.find('\n', std::max(pos_, scanned_));
       if (nl != std::string::npos) {
         line->assign(buf_, pos_, nl - pos_);
         bytes.fetch_add(nl + 1 - pos_, std::memory_order_relaxed);
@@ -404,6 +411,7 @@ class LineReader {
       buf_.erase(0, pos_);
       pos_ = 0;
       const size_t old = buf_.size();
+      scanned_ = old;  // no newline before it
       buf_.resize(old + (1 << 20));
       ssize_t n;
       do {
@@ -426,6 +434,7 @@ class LineReader {
   int fd_;
   std::string buf_;
   size_t pos_ = 0;
+  size_t scanned_ = 0;  // buf_ holds no newline from pos_ up to here
   bool eof_ = false;
   std::string error_;
 };
