@@ -2,6 +2,9 @@
 // import"): `deltakv export` pages through GET /v1/keys and reads every key
 // whole; `deltakv import` sends the lines as POST /v1/batch requests over
 // several connections at once.
+//
+// Thread-safety: each call runs on its own (it starts and joins its own
+// threads); `http` must be safe for concurrent use, as HttpClient is.
 #ifndef DELTAKV_TOOLS_BULK_H_
 #define DELTAKV_TOOLS_BULK_H_
 
@@ -22,7 +25,10 @@ struct ExportOptions {
 };
 
 // Writes every live key starting with the prefix to `out`, one line each,
-// after a header line. Returns the process exit code (0: all written).
+// after a header line. Returns the process exit code: 0 when every key was
+// written; 1 after a failed request or output write (the message is on
+// stderr), or when a key of a type the format has no line for was skipped.
+// A key deleted while the export runs is left out; that is not an error.
 int Export(HttpClient& http, const ExportOptions& options, std::FILE* out);
 
 struct ImportOptions {
@@ -34,7 +40,9 @@ struct ImportOptions {
 };
 
 // Reads lines from the file descriptor `in` and writes them. Returns the
-// process exit code (0: every line applied).
+// process exit code: 0 when every line was applied; 1 when a line was
+// refused (by the CLI or the server; each is reported on stderr with its
+// line number), a request failed, or the input could not be read.
 int Import(HttpClient& http, const ImportOptions& options, int in);
 
 }  // namespace deltakv::cli

@@ -1,5 +1,6 @@
-#include "tools/bulk.h"
-
+// deltakv import: reads lines, checks each, and sends them as batches of
+// write operations (POST /v1/batch), one worker thread and connection per
+// shard of the keys.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,222 +9,31 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <functional>
-#include <iostream>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "client/http_client.h"
-#include "core/percent.h"
 #include "core/utf8.h"
+#include "tools/bulk.h"
+#include "tools/bulk_internal.h"
 
 namespace deltakv::cli {
 
 namespace {
 
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
 
-constexpr const char* kFormatName = "deltakv-keys";
-constexpr int64_t kFormatVersion = 1;
 constexpr size_t kMaxKeyBytes = 1024;     // the API's key bound
 constexpr size_t kMaxItemsPerOp = 10000;  // members or values per write
-constexpr const char* kPageLimit = "10000";
-
-std::string Enc(std::string_view s) { return PercentEncode(s); }
-
-std::string WithCommas(uint64_t n) {
-  std::string s = std::to_string(n);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) {
-    s.insert(static_cast<size_t>(i), ",");
-  }
-  return s;
-}
-
-// "code: message" of an error answer, else "HTTP status".
-std::string ErrorOf(const HttpResult& r) {
-  json j = json::parse(r.body, nullptr, false);
-  if (!j.is_discarded() && j.is_object() && j.contains("error") &&
-      j["error"].is_object()) {
-    return j["error"].value("code", std::string("error")) + ": " +
-           j["error"].value("message", std::string());
-  }
-  return "HTTP " + std::to_string(r.status);
-}
-
-std::mutex& ErrMu() {
-  static std::mutex mu;
-  return mu;
-}
-
-// Set while a progress line is on the terminal: an error clears it first.
-std::atomic<bool> g_progress_shown{false};
-
-void PrintError(const std::string& message) {
-  std::lock_guard<std::mutex> lock(ErrMu());
-  if (g_progress_shown.load()) std::cerr << "\r\x1b[K";
-  std::cerr << "deltakv: " << message << "\n" << std::flush;
-}
-
-// A progress line on stderr, redrawn every 200 ms while the work runs;
-// the last one stays on the screen.
-class Progress {
- public:
-  Progress(bool on, const char* verb, uint64_t total_bytes,
-           const std::atomic<uint64_t>* bytes)
-      : on_(on), verb_(verb), total_bytes_(total_bytes), bytes_(bytes) {
-    start_ = Clock::now();
-    if (on_) {
-      g_progress_shown.store(true);
-      thread_ = std::thread([this] { Loop(); });
-    }
-  }
-  ~Progress() { Stop(); }
-
-  void Stop() {
-    if (!on_) return;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopped_) return;
-      stopped_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-    Draw();
-    std::lock_guard<std::mutex> lock(ErrMu());
-    std::cerr << "\n" << std::flush;
-    g_progress_shown.store(false);
-  }
-
-  std::atomic<uint64_t> done{0};
-
- private:
-  void Loop() {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stopped_) {
-      cv_.wait_for(lock, std::chrono::milliseconds(200));
-      if (stopped_) break;
-      lock.unlock();
-      Draw();
-      lock.lock();
-    }
-  }
-
-  void Draw() {
-    const double secs =
-        std::chrono::duration<double>(Clock::now() - start_).count();
-    const uint64_t n = done.load(std::memory_order_relaxed);
-    std::string line = "\r\x1b[K" + std::string(verb_) + " " + WithCommas(n) +
-                       " keys, " +
-                       WithCommas(static_cast<uint64_t>(
-                           secs > 0 ? static_cast<double>(n) / secs : 0)) +
-                       " keys/s";
-    if (total_bytes_ > 0 && bytes_ != nullptr) {
-      const uint64_t b = bytes_->load(std::memory_order_relaxed);
-      line += ", " +
-              std::to_string(std::min<uint64_t>(100, b * 100 / total_bytes_)) +
-              "%";
-    }
-    std::lock_guard<std::mutex> lock(ErrMu());
-    std::cerr << line << std::flush;
-  }
-
-  bool on_;
-  const char* verb_;
-  uint64_t total_bytes_;
-  const std::atomic<uint64_t>* bytes_;
-  Clock::time_point start_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopped_ = false;
-  std::thread thread_;
-};
-
-// ----------------------------------------------------------------- export
-
-enum class Got { kLine, kGone, kUnsupported, kError };
-
-// One key, read whole (every page of a set or list), as its export line.
-Got ExportKey(HttpClient& http, const std::string& key, std::string* line,
-              std::string* error) {
-  const std::string base = "/v1/keys/" + Enc(key);
-  auto get = [&](const std::string& target, json* out) -> std::optional<Got> {
-    auto r = http.Request("GET", target);
-    if (!r.ok()) {
-      *error = r.status().ToString();
-      return Got::kError;
-    }
-    if (r->status == 404) return Got::kGone;  // deleted meanwhile
-    if (r->status == 409) {
-      *error = "key " + json(key).dump() + ": " + ErrorOf(*r);
-      return Got::kUnsupported;
-    }
-    if (r->status != 200) {
-      *error = "key " + json(key).dump() + ": " + ErrorOf(*r);
-      return Got::kError;
-    }
-    *out = json::parse(r->body, nullptr, false);
-    if (out->is_discarded() || !out->is_object() || !out->contains("type")) {
-      *error = "the server's answer is not JSON";
-      return Got::kError;
-    }
-    return std::nullopt;
-  };
-  json j;
-  if (auto g = get(base + "?limit=" + kPageLimit, &j)) return *g;
-  const std::string type = j["type"].get<std::string>();
-  std::string out =
-      "{\"key\":" + json(key).dump() + ",\"type\":\"" + type + "\",";
-  if (type == "counter" || type == "register") {
-    out += "\"value\":" + j["value"].dump();
-  } else if (type == "set") {
-    json members = std::move(j["members"]);
-    json cursor = j["cursor"];
-    while (cursor.is_string()) {
-      json page;
-      if (auto g = get("/v1/set/" + Enc(key) + "?limit=" + kPageLimit +
-                           "&cursor=" + Enc(cursor.get<std::string>()),
-                       &page)) {
-        return *g;
-      }
-      for (auto& m : page["members"]) members.push_back(std::move(m));
-      if (page["cursor"] == cursor) break;  // no progress: never loop
-      cursor = page["cursor"];
-    }
-    out += "\"members\":" + members.dump();
-  } else if (type == "list") {
-    json values = std::move(j["values"]);
-    uint64_t length = j.value("length", uint64_t{0});
-    while (values.size() < length) {
-      json page;
-      if (auto g = get("/v1/list/" + Enc(key) + "?limit=" + kPageLimit +
-                           "&offset=" + std::to_string(values.size()),
-                       &page)) {
-        return *g;
-      }
-      if (page["values"].empty()) break;
-      for (auto& v : page["values"]) values.push_back(std::move(v));
-      length = page.value("length", uint64_t{0});
-    }
-    out += "\"values\":" + values.dump();
-  } else {
-    *error = "key " + json(key).dump() + " holds a " + type +
-             ", which the format has no line for";
-    return Got::kUnsupported;
-  }
-  out += "}\n";
-  *line = std::move(out);
-  return Got::kLine;
-}
-
-// -------------------------------------------------------------- import
 
 struct Op {
   std::string text;  // one element of the batch's "ops"
@@ -289,7 +99,12 @@ class Worker {
       // A refused line stops the reading only: what was read before it is
       // still sent. A failed request stops everything.
       if (s_->fatal.load()) continue;
-      Send(std::move(b));
+      try {
+        Send(std::move(b));
+      } catch (const json::exception& e) {
+        Fatal(std::string("the server's answer is not understood: ") +
+              e.what());
+      }
     }
   }
 
@@ -543,88 +358,6 @@ std::optional<std::string> ParseLine(const std::string& text,
 }
 
 }  // namespace
-
-int Export(HttpClient& http, const ExportOptions& options, std::FILE* out) {
-  Progress progress(options.progress, "exported", 0, nullptr);
-  std::string header = std::string("{\"format\":\"") + kFormatName +
-                       "\",\"version\":" + std::to_string(kFormatVersion) +
-                       "}\n";
-  std::fwrite(header.data(), 1, header.size(), out);
-  std::string cursor;
-  uint64_t unsupported = 0;
-  const size_t threads = std::max<size_t>(1, options.connections);
-  for (;;) {
-    std::string target = "/v1/keys?limit=1000&prefix=" + Enc(options.prefix);
-    if (!cursor.empty()) target += "&cursor=" + Enc(cursor);
-    auto r = http.Request("GET", target);
-    if (!r.ok()) {
-      PrintError(r.status().ToString());
-      return 1;
-    }
-    if (r->status != 200) {
-      PrintError(ErrorOf(*r));
-      return 1;
-    }
-    json page = json::parse(r->body, nullptr, false);
-    if (page.is_discarded() || !page.contains("keys") ||
-        !page["keys"].is_array()) {
-      PrintError("the server's answer is not JSON");
-      return 1;
-    }
-    const json& keys = page["keys"];
-    const size_t n = keys.size();
-    std::vector<std::string> lines(n), errors(n);
-    std::vector<Got> got(n, Got::kGone);
-    std::vector<std::thread> pool;
-    for (size_t t = 0; t < std::min(threads, n); ++t) {
-      pool.emplace_back([&, t] {
-        for (size_t i = t; i < n; i += threads) {
-          got[i] = ExportKey(http, keys[i]["key"].get<std::string>(), &lines[i],
-                             &errors[i]);
-          if (got[i] == Got::kError) return;
-        }
-      });
-    }
-    for (auto& th : pool) th.join();
-    for (size_t i = 0; i < n; ++i) {
-      switch (got[i]) {
-        case Got::kLine:
-          std::fwrite(lines[i].data(), 1, lines[i].size(), out);
-          progress.done.fetch_add(1, std::memory_order_relaxed);
-          break;
-        case Got::kGone:
-          break;
-        case Got::kUnsupported:
-          ++unsupported;
-          PrintError(errors[i] + " (skipped)");
-          break;
-        case Got::kError:
-          PrintError(errors[i]);
-          return 1;
-      }
-    }
-    if (std::ferror(out)) {
-      PrintError(std::string("cannot write the output: ") +
-                 std::strerror(errno));
-      return 1;
-    }
-    if (!page["cursor"].is_string()) break;
-    std::string next = page["cursor"].get<std::string>();
-    if (next == cursor) break;  // no progress: never loop
-    cursor = std::move(next);
-  }
-  if (std::fflush(out) != 0) {
-    PrintError(std::string("cannot write the output: ") + std::strerror(errno));
-    return 1;
-  }
-  progress.Stop();
-  if (unsupported > 0) {
-    PrintError(std::to_string(unsupported) +
-               " key(s) of a type the format has no line for were skipped");
-    return 1;
-  }
-  return 0;
-}
 
 int Import(HttpClient& http, const ImportOptions& options, int in) {
   LineReader reader(in);
