@@ -265,6 +265,12 @@ std::optional<std::string> ParseLine(const std::string& text,
   } catch (const json::exception& e) {
     std::string what = e.what();
     if (auto p = what.find("] "); p != std::string::npos) what.erase(0, p + 2);
+    // "parse error at line 1, column 7: why": the line is one line.
+    if (what.rfind("parse error at line ", 0) == 0) {
+      if (auto c = what.find(", column "); c != std::string::npos) {
+        return "malformed JSON at" + what.substr(c + 1);
+      }
+    }
     return "malformed JSON: " + what;
   }
   if (!j.is_object()) return "a line must be a JSON object";
