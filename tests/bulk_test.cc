@@ -186,7 +186,8 @@ TEST_CASE("a malformed line stops the import with its line number") {
   };
   const std::string long_key(1025, 'k');
   const std::vector<Case> cases = {
-      {R"({"key":"x","type":"counter","value":)", "malformed JSON at column 37"},
+      {R"({"key":"x","type":"counter","value":)",
+       "malformed JSON at column 37"},
       {R"(["key","x"])", "a line must be a JSON object"},
       {R"({"type":"counter","value":1})", "missing field 'key'"},
       {R"({"key":7,"type":"counter","value":1})",
@@ -256,7 +257,8 @@ TEST_CASE("--skip-errors reports and counts bad lines and imports the rest") {
       Cli(s, dir, "import --skip-errors --connections 1", dir.File("in.jsonl"));
   INFO(r.err);
   CHECK(r.status == 1);
-  CHECK(r.err.find("line 2: malformed JSON at column 2: ") != std::string::npos);
+  CHECK(r.err.find("line 2: malformed JSON at column 2: ") !=
+        std::string::npos);
   CHECK(r.err.find("line 3: wrong_type") != std::string::npos);
   CHECK(r.err.find("line 4: too_large") != std::string::npos);
   CHECK(r.err.find("3 line(s) not imported (skipped)") != std::string::npos);
