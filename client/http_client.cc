@@ -17,6 +17,7 @@
 #include <boost/beast/http.hpp>
 #include <cerrno>
 #include <climits>
+#include <limits>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -781,6 +782,78 @@ Result<HttpResult> HttpClient::Request(std::string_view method,
     return out;
   }
   return Status::Unavailable("connection closed by the server");
+}
+
+Result<HttpResult> HttpClient::Download(
+    std::string_view target,
+    const std::function<Status(std::string_view)>& sink,
+    const std::function<void(uint64_t, uint64_t)>& progress,
+    std::chrono::milliseconds header_timeout) {
+  http::request<http::empty_body> req;
+  req.method(http::verb::get);
+  req.target(beast::string_view(target.data(), target.size()));
+  req.version(11);
+  req.set(http::field::host, impl_->host_header);
+  req.set(http::field::user_agent, "deltakv-client");
+  if (!impl_->token.empty()) {
+    req.set(http::field::authorization, "Bearer " + impl_->token);
+  }
+  req.keep_alive(false);
+  auto step = [this] { return Clock::now() + impl_->timeout; };
+  DELTAKV_ASSIGN_OR_RETURN(auto conn, impl_->Open(step()));
+  conn->Begin(step());
+  beast::error_code ec;
+  http::write(*conn, req, ec);
+  if (ec && conn->tls_failure() != TlsFailure::kNone) {
+    return impl_->TlsStatus(*conn, ec, "send to ");
+  }
+  if (ec == asio::error::timed_out) {
+    return Status::Timeout("could not send the request in time");
+  }
+  if (ec) return Status::Unavailable("send failed: " + ec.message());
+  beast::flat_buffer buffer;
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  conn->Begin(header_timeout.count() > 0 ? Clock::now() + header_timeout
+                                         : step());
+  http::read_header(*conn, buffer, parser, ec);
+  if (ec && conn->tls_failure() != TlsFailure::kNone) {
+    return impl_->TlsStatus(*conn, ec, "receive from ");
+  }
+  if (ec == asio::error::timed_out) {
+    return Status::Timeout("no answer from the server in time");
+  }
+  if (ec) return Status::Unavailable("receive failed: " + ec.message());
+  HttpResult out;
+  out.status = static_cast<int>(parser.get().result_int());
+  out.content_type = std::string(parser.get()[http::field::content_type]);
+  const uint64_t total = parser.content_length() ? *parser.content_length() : 0;
+  const bool ok = out.status == 200;
+  std::string error_body;
+  uint64_t done = 0;
+  std::vector<char> piece(256 << 10);
+  while (!parser.is_done()) {
+    parser.get().body().data = piece.data();
+    parser.get().body().size = piece.size();
+    conn->Begin(step());
+    http::read(*conn, buffer, parser, ec);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec == asio::error::timed_out) {
+      return Status::Timeout("the transfer stalled (no data in time)");
+    }
+    if (ec) return Status::Unavailable("receive failed: " + ec.message());
+    const size_t n = piece.size() - parser.get().body().size;
+    if (n == 0) continue;
+    done += n;
+    if (!ok) {
+      if (error_body.size() < (64 << 10)) error_body.append(piece.data(), n);
+      continue;
+    }
+    DELTAKV_RETURN_IF_ERROR(sink(std::string_view(piece.data(), n)));
+    if (progress) progress(done, total);
+  }
+  out.body = std::move(error_body);
+  return out;
 }
 
 }  // namespace deltakv

@@ -10,6 +10,7 @@
 #define DELTAKV_CLIENT_HTTP_CLIENT_H_
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -55,6 +56,20 @@ class HttpClient {
   // server refuses this client's certificate (the message says why).
   Result<HttpResult> Request(std::string_view method, std::string_view target,
                              std::string_view body = {});
+
+  // GET `target` on a fresh connection, handing the body to `sink` piece
+  // by piece as it arrives (for answers too large to hold: a backup), and
+  // `progress` the bytes so far and the total (0 when unknown). The
+  // client's timeout bounds each step (connect, every piece), not the
+  // whole transfer; `header_timeout` (0: the client's timeout) bounds the
+  // wait for the answer's header (a server preparing a backup first). A status
+  // other than 200 comes back with its (small) body in the result, nothing
+  // passed to `sink`. A `sink` error ends the transfer with that error.
+  Result<HttpResult> Download(
+      std::string_view target,
+      const std::function<Status(std::string_view)>& sink,
+      const std::function<void(uint64_t, uint64_t)>& progress = {},
+      std::chrono::milliseconds header_timeout = {});
 
   struct Impl;
 

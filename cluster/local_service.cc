@@ -209,6 +209,8 @@ void LocalService::Write(WriteOp w, WriteOptions options, WriteDone done) {
   });
 }
 
+Status LocalService::Backup(int fd) const { return replica_->Backup(fd); }
+
 void LocalService::Read(ReadOp op, ReadOptions options, ReadDone done) {
   if (options.after.empty()) return done(ReadNow(op));
   std::string after = std::move(options.after);

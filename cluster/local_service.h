@@ -51,6 +51,7 @@ class LocalService final : public Service {
   size_t RegionCount() const override;
   size_t parked() const override { return waiters_.parked(); }
   uint64_t parked_refused() const override { return refused_.load(); }
+  Status Backup(int fd) const override;
 
   // Wakes the waits whose conditions now hold (call on every commit).
   void OnCommit() { waiters_.Notify(); }

@@ -244,6 +244,10 @@ class Service {
   // start because too many were parked.
   virtual size_t parked() const = 0;
   virtual uint64_t parked_refused() const = 0;
+  // Writes a consistent compacted copy of this node's store to `fd` while
+  // writes go on (blocking: call it off the I/O threads). What
+  // `deltakv-server --restore` installs.
+  virtual Status Backup(int fd) const = 0;
 };
 
 }  // namespace deltakv::cluster

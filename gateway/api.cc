@@ -1,9 +1,12 @@
 #include "gateway/api.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -225,7 +228,47 @@ void Api::Read(const std::shared_ptr<Call>& call) {
       if (auto extra = std::atomic_load(&extra_metrics_); extra && *extra) {
         text += (*extra)();
       }
+      if (options_.cluster_view) {
+        text += Metrics::RenderCluster(options_.cluster_view());
+      }
       return Finish(call, 200, std::move(text), "text/plain; version=0.0.4");
+    }
+    case Route::kBackup:
+      return Backup(call);
+    case Route::kCluster: {
+      if (!options_.cluster_view) {
+        return FailApi(call, ApiError{404, "not_found", "no cluster view"});
+      }
+      const cluster::ClusterView v = options_.cluster_view();
+      json nodes = json::array();
+      for (const auto& n : v.nodes) {
+        nodes.push_back({{"id", n.id},
+                         {"up", n.up},
+                         {"state", n.state},
+                         {"http", n.http},
+                         {"internal", n.internal},
+                         {"zone", n.zone},
+                         {"vnodes", n.vnodes}});
+      }
+      json j = {{"region", v.region},
+                {"node_id", v.node_id},
+                {"replicas", v.replicas},
+                {"write_quorum", v.write_quorum},
+                {"read_quorum", v.read_quorum},
+                {"ring_revision", v.ring_revision},
+                {"nodes", nodes},
+                {"moves", json::array()}};
+      if (v.etcd) {
+        j["etcd"] = {{"reachable", v.etcd_reachable},
+                     {"endpoints", v.etcd_endpoints},
+                     {"registered", v.registered},
+                     {"last_contact_seconds",
+                      v.etcd_last_contact_s < 0 ? json(nullptr)
+                                                : json(v.etcd_last_contact_s)},
+                     {"error", v.etcd_error.empty() ? json(nullptr)
+                                                    : json(v.etcd_error)}};
+      }
+      return Finish(call, 200, Dump(j));
     }
     case Route::kStatus: {
       const cluster::RegionStatus st = service_->Region();
@@ -426,6 +469,44 @@ void Api::ReadTyped(const std::shared_ptr<Call>& call, KeyType type) {
         }
         Answer(call, Dump(j));
       });
+}
+
+// On a read thread: the copy takes as long as the store is big.
+void Api::Backup(const std::shared_ptr<Call>& call) {
+  if (options_.backup_dir.empty()) {
+    return Finish(call, 404,
+                  ErrorJson("not_found", "backups are not enabled here"));
+  }
+  if (backup_running_.exchange(true)) {
+    return Finish(call, 503,
+                  ErrorJson("unavailable",
+                            "a backup is being taken; retry when it is done"),
+                  "application/json", {{"Retry-After", "5"}});
+  }
+  std::string path = options_.backup_dir + "/backup-XXXXXX.tmp";
+  const int fd = ::mkstemps(path.data(), 4);
+  Status s = fd < 0 ? Status::IOError(std::string("creating the copy: ") +
+                                      std::strerror(errno))
+                    : service_->Backup(fd);
+  if (fd >= 0) ::close(fd);
+  backup_running_ = false;
+  if (!s.ok()) {
+    if (fd >= 0) ::unlink(path.c_str());
+    log_->error("backup failed: {}", s.ToString());
+    return Fail(call, s);
+  }
+  const double secs = std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - call->start)
+                          .count();
+  metrics_.Observe(call->spec, 200, secs);
+  HttpResponse resp;
+  resp.status = 200;
+  resp.content_type = "application/octet-stream";
+  resp.file = std::move(path);
+  resp.headers = {{"Content-Disposition", "attachment; filename=\"deltakv-" +
+                                              service_->Region().region +
+                                              ".mdb\""}};
+  call->respond(std::move(resp));
 }
 
 void Api::Answer(const std::shared_ptr<Call>& call, std::string body) {

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "cluster/cluster_view.h"
 #include "gateway/auth.h"
 #include "gateway/http_server.h"
 #include "gateway/metrics.h"
@@ -53,8 +54,13 @@ struct ApiOptions {
   // A read's answer: pages are cut to it; an answer that cannot be cut
   // (one value larger than it) is 413.
   size_t max_response_bytes = size_t{16} << 20;
+  // Where GET /v1/backup writes its copy before sending it (the data
+  // folder: the same file system, removed once sent). Empty: no backups.
+  std::string backup_dir;
   size_t read_threads = 4;         // threads running reads
   size_t max_queued_reads = 1024;  // reads waiting for one (503 beyond)
+  // GET /v1/cluster and the cluster metrics (null: not served).
+  cluster::ClusterViewSource cluster_view;
 };
 
 class Api {
@@ -96,6 +102,7 @@ class Api {
   // ReadKey once the key's type is known.
   void ReadTyped(const std::shared_ptr<Call>& call, cluster::KeyType type);
   // Answers 200 with `body`, or 413 when it passes max_response_bytes.
+  void Backup(const std::shared_ptr<Call>& call);
   void Answer(const std::shared_ptr<Call>& call, std::string body);
   // 413 for one item of `bytes` that no page of max_response_bytes holds.
   void TooLargeToPage(const std::shared_ptr<Call>& call, const char* what,
@@ -116,7 +123,8 @@ class Api {
   const replication::Replica* replica_;  // for /metrics
   ApiOptions options_;
   // The tokens in force (options_.auth at start, replaced by SetAuth).
-  std::shared_ptr<const Auth> auth_;  // atomic load/store only
+  std::atomic<bool> backup_running_{false};  // one copy at a time
+  std::shared_ptr<const Auth> auth_;         // atomic load/store only
   std::shared_ptr<const std::function<std::string()>>
       extra_metrics_;  // atomic load/store only
   std::shared_ptr<spdlog::logger> log_;

@@ -1,6 +1,7 @@
 #include "gateway/config.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <toml++/toml.h>
 #include <CLI/CLI.hpp>
@@ -8,6 +9,8 @@
 #include <map>
 #include <set>
 
+#include "cluster/cluster_view.h"
+#include "cluster/ring.h"
 #include "core/ids.h"
 
 namespace deltakv::gateway {
@@ -117,6 +120,45 @@ std::string ApplyConfigFile(const std::string& path, const CLI::App& app) {
       FromFile()[env] = value;
     }
   }
+  return "";
+}
+
+// Checks and completes the region cluster's options; an error message or
+// "".
+std::string ParseCluster(ServerConfig* c) {
+  if (c->node_id.empty()) {
+    char host[256] = {0};
+    if (gethostname(host, sizeof host - 1) == 0) c->node_id = host;
+    if (!cluster::Ring::ValidNodeId(c->node_id)) c->node_id = "node";
+  }
+  if (!cluster::Ring::ValidNodeId(c->node_id)) {
+    return "--node-id: 1-64 bytes of [A-Za-z0-9._-], got '" + c->node_id + "'";
+  }
+  if (!c->internal.empty()) {
+    std::string host;
+    uint16_t port = 0;
+    if (!SplitHostPort(c->internal, &host, &port)) {
+      return "--internal: expected HOST:PORT, got '" + c->internal + "'";
+    }
+  }
+  if (!c->zone.empty() && !cluster::Ring::ValidNodeId(c->zone)) {
+    return "--zone: 1-64 bytes of [A-Za-z0-9._-], got '" + c->zone + "'";
+  }
+  const uint32_t majority = c->replicas / 2 + 1;
+  if (c->write_quorum == 0) c->write_quorum = majority;
+  if (c->read_quorum == 0) c->read_quorum = majority;
+  if (c->write_quorum > c->replicas) {
+    return "--write-quorum " + std::to_string(c->write_quorum) +
+           " exceeds --replicas " + std::to_string(c->replicas);
+  }
+  if (c->read_quorum > c->replicas) {
+    return "--read-quorum " + std::to_string(c->read_quorum) +
+           " exceeds --replicas " + std::to_string(c->replicas);
+  }
+  if (c->etcd.empty()) return "";
+  auto endpoints = cluster::ParseEtcdEndpoints(c->etcd);
+  if (!endpoints.ok()) return "--etcd: " + endpoints.status().message();
+  c->etcd_endpoints = std::move(endpoints).value();
   return "";
 }
 
@@ -325,6 +367,56 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
                  "further lines: the admin listener, and \"resp HOST:PORT\" "
                  "with --resp)")
       ->envname("DELTAKV_READY_FILE");
+  app.add_option("--restore", c.restore,
+                 "install this backup (GET /v1/backup, `deltakv backup`) as "
+                 "the store of --data-dir, which must hold none, under a new "
+                 "incarnation of --region, then exit; start the server as "
+                 "usual afterwards")
+      ->check(CLI::ExistingFile);
+
+  app.add_option("--etcd", c.etcd,
+                 "etcd endpoints of the region, http://HOST:PORT,... (off: a "
+                 "one-node region)")
+      ->envname("DELTAKV_ETCD");
+  app.add_option("--node-id", c.node_id,
+                 "this node's id in the region, 1-64 bytes of "
+                 "[A-Za-z0-9._-] (default: the host name)")
+      ->envname("DELTAKV_NODE_ID");
+  app.add_option("--internal", c.internal,
+                 "HOST:PORT of this node's node-to-node listener, as the "
+                 "other nodes reach it")
+      ->envname("DELTAKV_INTERNAL");
+  app.add_option("--replicas", c.replicas,
+                 "N: replicas of each key in the region (capped by the nodes "
+                 "up)")
+      ->envname("DELTAKV_REPLICAS")
+      ->check(CLI::Range(1u, 64u));
+  app.add_option("--write-quorum", c.write_quorum,
+                 "W: replicas that must have a write before it is "
+                 "acknowledged (default: a majority of N)")
+      ->envname("DELTAKV_WRITE_QUORUM")
+      ->check(CLI::Range(1u, 64u));
+  app.add_option("--read-quorum", c.read_quorum,
+                 "R: replicas a read asks (default: a majority of N)")
+      ->envname("DELTAKV_READ_QUORUM")
+      ->check(CLI::Range(1u, 64u));
+  app.add_option("--vnodes", c.vnodes,
+                 "this node's weight: its virtual nodes on the ring")
+      ->envname("DELTAKV_VNODES")
+      ->check(CLI::Range(1u, 4096u));
+  app.add_option("--zone", c.zone,
+                 "this node's zone: a key's replicas go to distinct zones "
+                 "first")
+      ->envname("DELTAKV_ZONE");
+  app.add_option("--etcd-lease-ttl", c.etcd_lease_ttl_s,
+                 "seconds after which a node that stopped renewing its etcd "
+                 "lease is seen down")
+      ->envname("DELTAKV_ETCD_LEASE_TTL")
+      ->check(CLI::Range(2u, 3600u));
+  app.add_option("--etcd-timeout-ms", c.etcd_timeout_ms,
+                 "bound of each call to etcd (all endpoints tried)")
+      ->envname("DELTAKV_ETCD_TIMEOUT_MS")
+      ->check(CLI::Range(100u, 600000u));
 
   // The file goes underneath the environment, then flags and environment
   // are parsed: flags > environment > file > defaults.
@@ -431,6 +523,7 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
   if (c.max_buffered_body_bytes < c.max_body_bytes) {
     return usage("--max-buffered-body-bytes must be at least --max-body-bytes");
   }
+  if (const std::string e = ParseCluster(&c); !e.empty()) return usage(e);
   return c;
 }
 

@@ -72,6 +72,19 @@ struct ServerConfig {
   std::string log_level = "info";
   bool access_log = true;
   std::string ready_file;  // written with "host:port" once serving
+  std::string restore;     // install this backup into data_dir, then exit
+
+  // The region cluster (docs/cluster.md). No etcd: a one-node region.
+  std::string etcd;           // comma-separated http://HOST:PORT endpoints
+  std::string node_id;        // "": the host name
+  std::string internal;       // HOST:PORT of the node-to-node listener
+  uint32_t replicas = 3;      // N
+  uint32_t write_quorum = 0;  // default W (0: a majority of N)
+  uint32_t read_quorum = 0;   // default R (0: a majority of N)
+  uint32_t vnodes = 512;      // this node's weight on the ring
+  std::string zone;
+  uint32_t etcd_lease_ttl_s = 10;
+  uint32_t etcd_timeout_ms = 3000;
 
   // Derived by Parse.
   std::string http_host;
@@ -87,6 +100,7 @@ struct ServerConfig {
     uint16_t port = 0;
   };
   std::vector<Peer> peer_list;
+  std::vector<std::string> etcd_endpoints;
 };
 
 // Parses argv. On success returns the config; otherwise prints the help or

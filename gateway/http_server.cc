@@ -6,6 +6,8 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 
 #include <boost/asio/io_context.hpp>
@@ -597,7 +599,60 @@ class Session : public HttpSessionBase,
         });
   }
 
+  // A file's content as the body (HttpResponse::file): streamed by Beast
+  // in pieces, the file removed once open (nothing is left behind if the
+  // client or the server goes away mid-way).
+  void WriteFile(HttpResponse resp, bool keep_alive) {
+    auto res = std::make_shared<http::response<http::file_body>>(
+        static_cast<http::status>(resp.status), version_);
+    beast::error_code ec;
+    res->body().open(resp.file.c_str(), beast::file_mode::scan, ec);
+    ::unlink(resp.file.c_str());
+    if (ec) {
+      HttpResponse err;
+      err.status = 500;
+      err.body = ErrorBody("internal", "the file to send could not be opened");
+      return Write(std::move(err), false);
+    }
+    res->set(http::field::server, "deltakv");
+    res->set(http::field::content_type, resp.content_type);
+    for (auto& [k, v] : resp.headers) res->set(k, v);
+    keep_alive = keep_alive && !server_->stopping;
+    res->keep_alive(keep_alive);
+    res->prepare_payload();
+    if (head_) {
+      const auto length = res->body().size();
+      res->body().close();
+      res->content_length(length);
+    }
+    // A large file takes long: the timeout bounds each piece's progress.
+    auto sr =
+        std::make_shared<http::response_serializer<http::file_body>>(*res);
+    if (head_) sr->split(true);
+    WriteFilePiece(res, sr, keep_alive);
+  }
+  template <class Res, class Sr>
+  void WriteFilePiece(Res res, Sr sr, bool keep_alive) {
+    Lowest().expires_after(server_->options.body_timeout);
+    auto next = [self = shared_from_this(), res, sr, keep_alive](
+                    beast::error_code ec, std::size_t) {
+      if (ec) return self->Finish();
+      if (!sr->is_done() && !(self->head_ && sr->is_header_done())) {
+        return self->WriteFilePiece(res, sr, keep_alive);
+      }
+      if (!keep_alive) return self->CloseTls();
+      self->Lowest().expires_never();
+      self->WaitForRequest();
+    };
+    if (head_) {
+      http::async_write_header(stream_, *sr, std::move(next));
+    } else {
+      http::async_write_some(stream_, *sr, std::move(next));
+    }
+  }
+
   void Write(HttpResponse resp, bool keep_alive, bool linger = false) {
+    if (!resp.file.empty()) return WriteFile(std::move(resp), keep_alive);
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(resp.status), version_);
     res->set(http::field::server, "deltakv");

@@ -92,6 +92,9 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Set: the body is this file's content instead (streamed, with its
+  // length), and the file is removed once opened.
+  std::string file;
 };
 
 // Call exactly once.

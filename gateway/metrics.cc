@@ -272,3 +272,53 @@ std::string Metrics::Render(const replication::Replica& replica,
 }
 
 }  // namespace deltakv::gateway
+
+namespace deltakv::gateway {
+
+std::string Metrics::RenderCluster(const cluster::ClusterView& view) {
+  std::string out;
+  if (view.etcd) {
+    out +=
+        "# HELP deltakv_cluster_etcd_reachable Whether etcd answered this "
+        "node's last call (0: serving with the last ring seen).\n"
+        "# TYPE deltakv_cluster_etcd_reachable gauge\n"
+        "deltakv_cluster_etcd_reachable " +
+        std::string(view.etcd_reachable ? "1" : "0") + "\n";
+  }
+  out +=
+      "# HELP deltakv_cluster_ring_revision etcd revision of the ring this "
+      "node acts on (0: none).\n"
+      "# TYPE deltakv_cluster_ring_revision gauge\n"
+      "deltakv_cluster_ring_revision " +
+      std::to_string(view.ring_revision) + "\n";
+  size_t joining = 0, normal = 0, leaving = 0, up = 0, down = 0;
+  for (const auto& n : view.nodes) {
+    if (n.state == "joining") ++joining;
+    if (n.state == "normal") ++normal;
+    if (n.state == "leaving") ++leaving;
+    ++(n.up ? up : down);
+  }
+  out +=
+      "# HELP deltakv_cluster_nodes Nodes of the ring by state.\n"
+      "# TYPE deltakv_cluster_nodes gauge\n"
+      "deltakv_cluster_nodes{state=\"joining\"} " +
+      std::to_string(joining) +
+      "\n"
+      "deltakv_cluster_nodes{state=\"normal\"} " +
+      std::to_string(normal) +
+      "\n"
+      "deltakv_cluster_nodes{state=\"leaving\"} " +
+      std::to_string(leaving) +
+      "\n"
+      "# HELP deltakv_cluster_nodes_up Nodes of the ring by liveness (their "
+      "etcd lease).\n"
+      "# TYPE deltakv_cluster_nodes_up gauge\n"
+      "deltakv_cluster_nodes_up{up=\"true\"} " +
+      std::to_string(up) +
+      "\n"
+      "deltakv_cluster_nodes_up{up=\"false\"} " +
+      std::to_string(down) + "\n";
+  return out;
+}
+
+}  // namespace deltakv::gateway

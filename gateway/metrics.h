@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "cluster/cluster_view.h"
 #include "gateway/request_map.h"
 
 namespace deltakv::replication {
@@ -44,14 +45,15 @@ class Metrics {
   std::string Render(const replication::Replica& replica,
                      const replication::Streams* streams, size_t parked = 0,
                      uint64_t parked_refused = 0) const;
+  // The region cluster's gauges: etcd reachable, the ring revision, nodes
+  // by state and by up.
+  static std::string RenderCluster(const cluster::ClusterView& view);
 
  private:
-  // RouteTable() size + "unmatched". A route added to the table needs a row
-  // here, or its requests are counted under another route's name (kMetrics
-  // is the last route).
-  static constexpr size_t kRoutes = 21;
-  static_assert(static_cast<size_t>(Route::kMetrics) + 2 == kRoutes,
-                "Metrics::kRoutes must be RouteTable().size() + 1");
+  // At least RouteTable()'s size + 1 ("unmatched", the last slot).
+  static constexpr size_t kRoutes = 32;
+  static_assert(static_cast<size_t>(Route::kMetrics) + 2 <= kRoutes,
+                "Metrics::kRoutes must be at least RouteTable().size() + 1");
   static constexpr size_t kStatusSlots = 16;
   static size_t StatusSlot(int status);
 

@@ -32,6 +32,8 @@ const std::vector<RouteSpec> kRoutes = {
     {Route::kKeysList,    "GET",    "/v1/keys",                   "keys_list",    false},
     {Route::kBatch,       "POST",   "/v1/batch",                  "batch",        true},
     {Route::kStatus,      "GET",    "/v1/status",                 "status",       false},
+    {Route::kBackup,      "GET",    "/v1/backup",                 "backup",       false},
+    {Route::kCluster,     "GET",    "/v1/cluster",                "cluster",      false},
     {Route::kHealthz,     "GET",    "/healthz",                   "healthz",      false},
     {Route::kReadyz,      "GET",    "/readyz",                    "readyz",       false},
     {Route::kMetrics,     "GET",    "/metrics",                   "metrics",      false},

@@ -34,6 +34,8 @@ enum class Route {
   kKeysList,
   kBatch,
   kStatus,
+  kBackup,
+  kCluster,
   kHealthz,
   kReadyz,
   kMetrics,

@@ -3,14 +3,19 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "cluster/cluster_view.h"
 #include "cluster/local_service.h"
+#include "cluster/membership.h"
 #include "gateway/api.h"
 #include "gateway/config.h"
 #include "gateway/http_server.h"
@@ -92,6 +97,36 @@ std::string FitConnectionsToFdLimit(size_t* max_connections, bool admin,
   return warning;
 }
 
+// The host other nodes and clients reach a listener on: the bound host,
+// or this machine's name when it binds every interface.
+std::string AdvertisedHost(const std::string& host) {
+  if (host.empty() || host == "0.0.0.0" || host == "::") {
+    char name[256] = {0};
+    if (gethostname(name, sizeof name - 1) == 0 && name[0] != '\0') {
+      return name;
+    }
+  }
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+// What GET /v1/cluster shows: the membership's view with --etcd, this node
+// alone otherwise. Filled once the API listener's port is known.
+struct ClusterState {
+  std::mutex mu;
+  cluster::ClusterView self;                  // GUARDED_BY(mu)
+  cluster::Membership* membership = nullptr;  // GUARDED_BY(mu)
+
+  cluster::ClusterView View() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (membership == nullptr) return self;
+    cluster::ClusterView v = membership->View();
+    v.replicas = self.replicas;
+    v.write_quorum = self.write_quorum;
+    v.read_quorum = self.read_quorum;
+    return v;
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -120,6 +155,31 @@ int main(int argc, char** argv) {
   api_options.max_response_bytes = static_cast<size_t>(c.max_response_bytes);
   api_options.read_threads = static_cast<size_t>(c.read_threads);
   api_options.max_queued_reads = static_cast<size_t>(c.max_queued_reads);
+  if (!c.restore.empty()) {
+    replication::ReplicaOptions restore_options;
+    restore_options.path = c.data_dir;
+    restore_options.region = c.region;
+    restore_options.initial_map_bytes = c.initial_map_bytes;
+    restore_options.max_map_bytes = c.max_map_bytes;
+    auto restored = replication::Replica::Restore(c.restore, restore_options);
+    if (!restored.ok()) {
+      Say(*log, c, spdlog::level::err,
+          "cannot restore " + c.restore + ": " + restored.status().ToString());
+      return restored.status().code() == Code::kInvalidArgument ? 2 : 1;
+    }
+    char ids[96];
+    std::snprintf(ids, sizeof ids, "%016llx (was %016llx)",
+                  static_cast<unsigned long long>(restored->new_replica),
+                  static_cast<unsigned long long>(restored->old_replica));
+    Say(*log, c, spdlog::level::info,
+        "restored " + c.restore + " into " + c.data_dir + " (region " +
+            c.region + ", sequence " + std::to_string(restored->seq) +
+            ") as replica " + ids +
+            ": its peers will send it what the backup lacks once it runs");
+    return 0;
+  }
+  ClusterState cluster_state;
+  api_options.cluster_view = [&cluster_state] { return cluster_state.View(); };
   auto auth = LoadAuth(c);
   if (!auth.ok()) {
     Say(*log, c, spdlog::level::err, auth.status().ToString());
@@ -146,6 +206,18 @@ int main(int argc, char** argv) {
   ro.max_set_members = c.max_set_members;
   ro.max_list_length = c.max_list_length;
   ro.max_key_bytes = c.max_key_bytes;
+  // Copies of GET /v1/backup that a crash left behind.
+  {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(c.data_dir, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("backup-", 0) == 0 && name.size() > 11 &&
+          name.compare(name.size() - 4, 4, ".tmp") == 0) {
+        std::filesystem::remove(e.path(), ec);
+      }
+    }
+  }
+  api_options.backup_dir = c.data_dir;
   auto replica = replication::Replica::Open(ro);
   if (!replica.ok()) {
     Say(*log, c, spdlog::level::err,
@@ -348,6 +420,59 @@ int main(int argc, char** argv) {
     api->SetExtraMetrics(
         [cmds = resp_commands.get()] { return cmds->RenderMetrics(); });
   }
+  // This node in the region: alone, or a member of the ring in etcd.
+  std::unique_ptr<cluster::Membership> membership;
+  {
+    cluster::ClusterNodeView me;
+    me.id = c.node_id;
+    me.http =
+        AdvertisedHost(c.http_host) + ":" + std::to_string((*server)->port());
+    me.internal = c.internal;
+    me.zone = c.zone;
+    me.vnodes = c.vnodes;
+    std::lock_guard<std::mutex> lock(cluster_state.mu);
+    cluster_state.self.region = c.region;
+    cluster_state.self.node_id = c.node_id;
+    cluster_state.self.nodes = {me};
+    if (!c.etcd.empty()) {
+      cluster_state.self.replicas = c.replicas;
+      cluster_state.self.write_quorum = c.write_quorum;
+      cluster_state.self.read_quorum = c.read_quorum;
+    }
+    if (!c.etcd.empty()) {
+      cluster::MembershipOptions mo;
+      mo.region = c.region;
+      mo.self.id = me.id;
+      mo.self.vnodes = me.vnodes;
+      mo.self.zone = me.zone;
+      mo.self.http = me.http;
+      mo.self.internal = me.internal;
+      mo.etcd.endpoints = c.etcd_endpoints;
+      mo.etcd.timeout = std::chrono::milliseconds(c.etcd_timeout_ms);
+      mo.lease_ttl = std::chrono::seconds(c.etcd_lease_ttl_s);
+      mo.log = [log, &c](bool error, const std::string& message) {
+        Say(*log, c, error ? spdlog::level::warn : spdlog::level::info,
+            message);
+      };
+      auto m = cluster::Membership::Start(
+          std::move(mo), [log, &c](const cluster::Ring& ring, int64_t rev) {
+            Say(*log, c, spdlog::level::info,
+                "ring revision " + std::to_string(rev) + ": " +
+                    std::to_string(ring.nodes().size()) + " nodes");
+          });
+      if (!m.ok()) {
+        Say(*log, c, spdlog::level::err, "--etcd: " + m.status().ToString());
+        return early_exit(2);
+      }
+      membership = std::move(m).value();
+      cluster_state.membership = membership.get();
+      Say(*log, c, spdlog::level::info,
+          "region cluster: node " + c.node_id + " in etcd " + c.etcd +
+              " (N=" + std::to_string(c.replicas) +
+              ", W=" + std::to_string(c.write_quorum) +
+              ", R=" + std::to_string(c.read_quorum) + ")");
+    }
+  }
   const std::string resp_listening =
       resp_server ? c.resp_host + ":" + std::to_string(resp_server->port())
                   : std::string();
@@ -436,6 +561,12 @@ int main(int argc, char** argv) {
   // before what /metrics reads goes.
   if (*admin) (*admin)->Shutdown(std::chrono::milliseconds(0));
   admin_server = nullptr;
+  // Leaves etcd (its lease revoked: the others see it down at once).
+  {
+    std::lock_guard<std::mutex> lock(cluster_state.mu);
+    cluster_state.membership = nullptr;
+  }
+  membership.reset();
   if (streams) streams->Stop();
   replica->reset();  // drains queued batches, syncs, closes LMDB
   service.reset();   // answers the waits still parked

@@ -1,6 +1,7 @@
 #include "replication/replica.h"
 
 #include <chrono>
+#include <filesystem>
 #include <future>
 
 #include "replication/records.h"
@@ -62,6 +63,91 @@ Result<std::unique_ptr<Replica>> Replica::Open(const ReplicaOptions& options) {
     r->syncer_ = std::thread([p = r.get()] { p->SyncLoop(); });
   }
   return r;
+}
+
+Result<Replica::Restored> Replica::Restore(const std::string& backup_file,
+                                           const ReplicaOptions& options) {
+  namespace fs = std::filesystem;
+  DELTAKV_RETURN_IF_ERROR(RegionId::Parse(options.region).status());
+  std::error_code ec;
+  const fs::path dir(options.path);
+  const fs::path data = dir / "data.mdb";
+  if (fs::exists(data, ec)) {
+    return Status::InvalidArgument(
+        "the folder " + options.path +
+        " already holds a store: restore into an empty folder (move the old "
+        "one away first)");
+  }
+  if (!fs::is_regular_file(backup_file, ec)) {
+    return Status::InvalidArgument("the backup " + backup_file +
+                                   " is not a readable file");
+  }
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return Status::IOError("creating " + options.path + ": " + ec.message());
+  }
+  const fs::path partial = dir / "data.mdb.restoring";
+  fs::copy_file(backup_file, partial, fs::copy_options::overwrite_existing, ec);
+  if (ec) {
+    return Status::IOError("copying " + backup_file + ": " + ec.message());
+  }
+  Restored out;
+  Status st = [&]() -> Status {
+    // LMDB checks the file when it opens it; then the metadata must be a
+    // deltakv store of this region.
+    fs::rename(partial, data, ec);
+    if (ec) return Status::IOError("installing the backup: " + ec.message());
+    storage::EnvOptions env;
+    env.path = options.path;
+    env.initial_map_bytes = options.initial_map_bytes;
+    env.max_map_bytes = std::max<uint64_t>(
+        options.max_map_bytes, static_cast<uint64_t>(fs::file_size(data, ec)));
+    auto opened = storage::Environment::Open(env);
+    if (!opened.ok()) {
+      return Status::Corruption(
+          "the backup " + backup_file +
+          " is not a deltakv store: " + opened.status().message());
+    }
+    DELTAKV_ASSIGN_OR_RETURN(storage::WriteTxn txn, (*opened)->BeginWrite());
+    std::string_view v;
+    Status s = txn.Get(Table::kMeta, kMetaFormat, &v);
+    if (s.IsNotFound()) {
+      return Status::Corruption("the backup " + backup_file +
+                                " is not a deltakv store (no format)");
+    }
+    DELTAKV_RETURN_IF_ERROR(s);
+    DELTAKV_ASSIGN_OR_RETURN(uint64_t format, GetU64(txn, kMetaFormat, 0));
+    if (format != kStoreFormat) {
+      return Status::Corruption("the backup has store format " +
+                                std::to_string(format) + " (expected " +
+                                std::to_string(kStoreFormat) + ")");
+    }
+    DELTAKV_RETURN_IF_ERROR(txn.Get(Table::kMeta, kMetaRegion, &v));
+    if (v != options.region) {
+      return Status::InvalidArgument("the backup belongs to region '" +
+                                     std::string(v) + "', not '" +
+                                     options.region + "'");
+    }
+    DELTAKV_ASSIGN_OR_RETURN(out.old_replica, GetU64(txn, kMetaReplicaId, 0));
+    if (out.old_replica == 0) return Status::Corruption("replica id missing");
+    DELTAKV_ASSIGN_OR_RETURN(out.seq,
+                             GetU64(txn, AppliedKey(options.region), 0));
+    do {
+      out.new_replica = ReplicaId::Random().value();
+    } while (out.new_replica == out.old_replica);
+    DELTAKV_RETURN_IF_ERROR(
+        txn.Put(Table::kMeta, kMetaReplicaId, U64Bytes(out.new_replica)));
+    DELTAKV_RETURN_IF_ERROR(txn.Commit());
+    return (*opened)->Sync();
+  }();
+  if (!st.ok()) {
+    fs::remove(data, ec);
+    fs::remove(partial, ec);
+    fs::remove(dir / "lock.mdb", ec);
+    fs::remove(dir / "deltakv.lock", ec);
+    return st;
+  }
+  return out;
 }
 
 Status Replica::LoadMetadata() {

@@ -190,6 +190,19 @@ class Replica {
   // options or a store that belongs to another region; Corruption for an
   // unknown format version.
   static Result<std::unique_ptr<Replica>> Open(const ReplicaOptions& options);
+  // Installs a backup (a file Backup wrote) as the store of
+  // options.path, which must not hold a store yet, under a new replica id:
+  // a new incarnation of the region, so that its new deltas and dots never
+  // reuse the numbers the old one gave out after the backup was taken, and
+  // its peers offer it everything it lacks. InvalidArgument when the
+  // folder holds a store or the backup belongs to another region,
+  // Corruption when the file is not a deltakv store.
+  struct Restored {
+    uint64_t old_replica = 0, new_replica = 0;
+    uint64_t seq = 0;  // the region's sequence in the backup
+  };
+  static Result<Restored> Restore(const std::string& backup_file,
+                                  const ReplicaOptions& options);
   // Stops accepting, finishes queued operations, syncs and closes LMDB.
   ~Replica();
   Replica(const Replica&) = delete;
@@ -334,6 +347,9 @@ class Replica {
   const std::string& region() const { return options_.region; }
   ReplicaId replica_id() const { return replica_id_; }
   storage::MapUsage Usage() const { return env_->Usage(); }
+  // Writes a consistent compacted copy of the store to `fd` while writes go
+  // on (see storage::Environment::CopyTo): a backup for Restore.
+  Status Backup(int fd) const { return env_->CopyTo(fd); }
 
  private:
   struct Pending {

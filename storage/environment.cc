@@ -263,6 +263,12 @@ MapUsage Environment::Usage() const {
   return u;
 }
 
+Status Environment::CopyTo(int fd) const {
+  std::shared_lock<std::shared_mutex> lock(resize_mu_);
+  int rc = mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT);
+  return rc == MDB_SUCCESS ? Status::OK() : MdbStatus(rc, "copy");
+}
+
 int Environment::ClearStaleReaders() {
   int dead = 0;
   mdb_reader_check(env_, &dead);

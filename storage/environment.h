@@ -145,6 +145,11 @@ class Environment {
   // Map size and pages in use. Safe during growth: waits for a resize in
   // progress (it takes the resize lock's shared side, as transactions do).
   MapUsage Usage() const;
+  // Writes a consistent, compacted copy of the environment (what a new
+  // data.mdb would hold: every committed transaction up to the moment the
+  // copy starts, free pages left out) to `fd`, while writers go on. The
+  // map cannot grow while a copy runs (a writer that needs it waits).
+  Status CopyTo(int fd) const;
   // Clears reader slots left by dead processes; returns how many.
   int ClearStaleReaders();
   const EnvOptions& options() const { return options_; }

@@ -4,7 +4,10 @@
 // Exit status: 0 success, 1 server or connection error (message shown),
 // 2 usage error.
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -59,6 +62,77 @@ int Call(Context& ctx, const char* method, const std::string& target,
     return 1;
   }
   *out = std::move(j);
+  return 0;
+}
+
+// `deltakv backup --out FILE`: the server's consistent copy, streamed into
+// FILE.partial and renamed once complete (FILE is never half written).
+int Backup(Context& ctx, const std::string& file, bool quiet) {
+  const std::string partial = file + ".partial";
+  const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) {
+    std::cerr << "deltakv: cannot write " << partial << ": "
+              << std::strerror(errno) << "\n";
+    return 1;
+  }
+  const bool bar = !quiet && ::isatty(2) == 1;
+  auto last = std::chrono::steady_clock::now();
+  auto sink = [fd, &partial](std::string_view piece) {
+    while (!piece.empty()) {
+      const ssize_t n = ::write(fd, piece.data(), piece.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        return deltakv::Status::IOError("writing " + partial + ": " +
+                                        std::strerror(errno));
+      }
+      piece.remove_prefix(static_cast<size_t>(n));
+    }
+    return deltakv::Status::OK();
+  };
+  auto progress = [&](uint64_t done, uint64_t total) {
+    if (!bar) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (done != total && now - last < std::chrono::milliseconds(200)) return;
+    last = now;
+    if (total > 0) {
+      std::fprintf(
+          stderr, "\rbackup: %.1f of %.1f MiB (%3.0f%%)",
+          static_cast<double>(done) / (1 << 20),
+          static_cast<double>(total) / (1 << 20),
+          100.0 * static_cast<double>(done) / static_cast<double>(total));
+    } else {
+      std::fprintf(stderr, "\rbackup: %.1f MiB",
+                   static_cast<double>(done) / (1 << 20));
+    }
+  };
+  if (bar) std::fprintf(stderr, "backup: the server is copying its store...");
+  // The server copies its whole store before the first byte comes.
+  auto r =
+      ctx.http->Download("/v1/backup", sink, progress, std::chrono::hours(2));
+  if (bar) std::fprintf(stderr, "\n");
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  auto fail = [&](const std::string& why) {
+    ::unlink(partial.c_str());
+    std::cerr << "deltakv: " << why << "\n";
+    return 1;
+  };
+  if (!r.ok()) return fail(r.status().ToString());
+  if (r->status != 200) {
+    json j = json::parse(r->body, nullptr, false);
+    if (!j.is_discarded() && j.contains("error")) {
+      return fail(j["error"].value("code", "error") + ": " +
+                  j["error"].value("message", ""));
+    }
+    return fail("HTTP " + std::to_string(r->status));
+  }
+  if (!synced) return fail("syncing " + partial + ": " + std::strerror(errno));
+  if (::rename(partial.c_str(), file.c_str()) != 0) {
+    return fail("renaming " + partial + ": " + std::strerror(errno));
+  }
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(file, ec);
+  std::cout << file << ": " << size << " bytes\n";
   return 0;
 }
 
@@ -134,9 +208,16 @@ int main(int argc, char** argv) {
   auto* keys = app.add_subcommand("keys", "list keys");
   keys->add_option("PREFIX", prefix);
   auto* status = app.add_subcommand("status", "the region's status");
+  std::string backup_file;
+  bool quiet = false;
+  auto* backup = app.add_subcommand(
+      "backup",
+      "save a consistent copy of the server's store (for deltakv-server "
+      "--restore)");
+  backup->add_option("--out", backup_file, "the file to write")->required();
+  backup->add_flag("--quiet", quiet, "no progress on the terminal");
   deltakv::cli::ExportOptions export_options;
   deltakv::cli::ImportOptions import_options;
-  bool quiet = false;
   auto* export_cmd = app.add_subcommand(
       "export", "write every key (type and value) as JSON lines to stdout");
   export_cmd->add_option("--prefix", export_options.prefix,
@@ -347,6 +428,8 @@ int main(int argc, char** argv) {
       cursor = out["cursor"].get<std::string>();
     }
     if (json_out) std::cout << json{{"keys", all}}.dump() << "\n";
+  } else if (backup->parsed()) {
+    return Backup(ctx, backup_file, quiet);
   } else if (status->parsed()) {
     if ((rc = Call(ctx, "GET", "/v1/status", nullptr, &out))) return rc;
     std::cout << (json_out ? out.dump() : out.dump(2)) << "\n";

@@ -115,6 +115,46 @@ TEST_CASE("invalid options exit 2 with a message naming them") {
   CHECK(code == 2);
 }
 
+TEST_CASE("region cluster options are checked") {
+  const std::vector<std::vector<std::string>> bad = {
+      {"--replicas", "3", "--write-quorum", "4"},  // W > N
+      {"--replicas", "3", "--read-quorum", "4"},   // R > N
+      {"--replicas", "0"},
+      {"--vnodes", "0"},
+      {"--vnodes", "5000"},
+      {"--node-id", "has space"},
+      {"--node-id", "a/b"},
+      {"--zone", "z 1"},
+      {"--internal", "nonsense"},
+      {"--etcd", "127.0.0.1:2379"},  // no scheme
+      {"--etcd", "https://127.0.0.1:2379"},
+      {"--etcd", ","},
+      {"--etcd-lease-ttl", "1"},
+  };
+  for (const auto& args : bad) {
+    int code = -1;
+    INFO(args[0] << " " << args[1]);
+    CHECK_FALSE(Parse(args, &code));
+    CHECK(code == 2);
+  }
+  int code = -1;
+  auto c = Parse({"--etcd", "http://127.0.0.1:2379,http://10.0.0.2:2379",
+                  "--node-id", "n1", "--replicas", "5", "--zone", "z1"},
+                 &code);
+  REQUIRE(c);
+  CHECK(c->etcd_endpoints.size() == 2);
+  CHECK(c->write_quorum == 3);  // a majority of N
+  CHECK(c->read_quorum == 3);
+  CHECK(c->vnodes == 512);
+  setenv("DELTAKV_WRITE_QUORUM", "1", 1);
+  auto env = Parse({"--replicas", "3"}, &code);
+  unsetenv("DELTAKV_WRITE_QUORUM");
+  REQUIRE(env);
+  CHECK(env->write_quorum == 1);
+  CHECK(env->read_quorum == 2);
+  CHECK(!env->node_id.empty());  // the host name, or "node"
+}
+
 TEST_CASE("--help succeeds and lists the options with defaults") {
   int code = -1;
   std::stringstream captured;
