@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cluster/service.h"
 #include "core/utf8.h"
@@ -531,47 +532,84 @@ void Api::TooLargeToPage(const std::shared_ptr<Call>& call, const char* what,
 
 // ----------------------------------------------------------------- writes
 
-void Api::Write(const std::shared_ptr<Call>& call) {
-  const MappedRequest& m = call->m;
-  cluster::WriteOp op;
-  op.key = m.key;
+namespace {
+
+// The Service write of a mapped write route; false for another route.
+bool ToWriteOp(const MappedRequest& m, cluster::WriteOp* op) {
+  op->key = m.key;
   switch (m.route) {
     case Route::kCounterIncr:
-      op.kind = WriteKind::kCounterIncrement;
-      op.by = m.by;
-      break;
+      op->kind = WriteKind::kCounterIncrement;
+      op->by = m.by;
+      return true;
     case Route::kRegisterPut:
-      op.kind = WriteKind::kRegisterSet;
-      op.value = m.value_json;
+      op->kind = WriteKind::kRegisterSet;
+      op->value = m.value_json;
+      return true;
+    case Route::kSetAdd:
+      op->kind = WriteKind::kSetAdd;
+      op->values = m.members;
+      return true;
+    case Route::kSetRemove:
+      op->kind = WriteKind::kSetRemove;
+      op->values = m.members;
+      return true;
+    case Route::kKeyDelete:
+      op->kind = WriteKind::kDelete;
+      return true;
+    case Route::kListInsert:
+      op->kind = WriteKind::kListInsert;
+      op->index = static_cast<uint64_t>(m.index);
+      op->values = m.values;
+      return true;
+    case Route::kListDelete:
+      op->kind = WriteKind::kListDelete;
+      op->index = static_cast<uint64_t>(m.index);
+      op->count = static_cast<uint64_t>(m.count);
+      return true;
+    case Route::kListPush:
+      op->kind = WriteKind::kListPush;
+      op->front = m.front;
+      op->values = m.values;
+      return true;
+    default:
+      return false;
+  }
+}
+
+// A write's answer without its token.
+json WriteAnswer(Route route, const cluster::WriteResult& r) {
+  json j = json::object();
+  switch (route) {
+    case Route::kCounterIncr:
+      j["value"] = r.value;
       break;
     case Route::kSetAdd:
-      op.kind = WriteKind::kSetAdd;
-      op.values = m.members;
-      break;
     case Route::kSetRemove:
-      op.kind = WriteKind::kSetRemove;
-      op.values = m.members;
+      j["size"] = r.size;
       break;
     case Route::kKeyDelete:
-      op.kind = WriteKind::kDelete;
+      j["deleted"] = r.deleted;
       break;
     case Route::kListInsert:
-      op.kind = WriteKind::kListInsert;
-      op.index = static_cast<uint64_t>(m.index);
-      op.values = m.values;
-      break;
     case Route::kListDelete:
-      op.kind = WriteKind::kListDelete;
-      op.index = static_cast<uint64_t>(m.index);
-      op.count = static_cast<uint64_t>(m.count);
-      break;
     case Route::kListPush:
-      op.kind = WriteKind::kListPush;
-      op.front = m.front;
-      op.values = m.values;
+      j["length"] = r.size;
       break;
     default:
-      return FailApi(call, ApiError{404, "not_found", "no such route"});
+      break;
+  }
+  return j;
+}
+
+}  // namespace
+
+void Api::Write(const std::shared_ptr<Call>& call) {
+  const MappedRequest& m = call->m;
+  if (m.route == Route::kBatch) return Batch(call);
+  cluster::WriteOp op;
+  if (!ToWriteOp(m, &op)) {
+    return FailApi(call, ApiError{404, "not_found", "no such route"});
   }
   cluster::WriteOptions options;
   options.wait_regions = m.wait_regions;
@@ -592,29 +630,91 @@ void Api::Write(const std::shared_ptr<Call>& call) {
                   " regions applied the write in time; it is applied "
                   "locally and will still replicate");
         }
-        json j;
-        switch (route) {
-          case Route::kCounterIncr:
-            j["value"] = r->value;
-            break;
-          case Route::kSetAdd:
-          case Route::kSetRemove:
-            j["size"] = r->size;
-            break;
-          case Route::kKeyDelete:
-            j["deleted"] = r->deleted;
-            break;
-          case Route::kListInsert:
-          case Route::kListDelete:
-          case Route::kListPush:
-            j["length"] = r->size;
-            break;
-          default:
-            break;
-        }
+        json j = WriteAnswer(route, *r);
         j["token"] = r->token;
         Finish(call, 200, Dump(j));
       });
+}
+
+// POST /v1/batch: the operations are submitted one after another, so they
+// apply in order (and commit together in the writer's batches); each
+// answers on its own. Not atomic: an operation that fails (wrong type, a
+// per-key cap, a counter overflow) leaves the others applied. With
+// ?wait_regions=N the answer waits until N regions applied the last write
+// that changed something.
+void Api::Batch(const std::shared_ptr<Call>& call) {
+  struct State {
+    std::vector<std::optional<Result<cluster::WriteResult>>> results;
+    std::atomic<size_t> left{0};
+  };
+  const size_t n = call->m.ops.size();
+  auto state = std::make_shared<State>();
+  state->results.resize(n);
+  state->left.store(n, std::memory_order_relaxed);
+  if (call->m.wait_regions > service_->RegionCount()) {
+    return Fail(call,
+                Status::InvalidArgument(
+                    "wait_regions is " + std::to_string(call->m.wait_regions) +
+                    " but only " + std::to_string(service_->RegionCount()) +
+                    " region(s) are configured"));
+  }
+  auto done = [this, call, state] {
+    json results = json::array();
+    size_t failed = 0;
+    uint64_t seq = 0;
+    for (size_t i = 0; i < state->results.size(); ++i) {
+      const auto& r = *state->results[i];
+      if (r.ok()) {
+        results.push_back(WriteAnswer(call->m.ops[i].route, *r));
+        seq = std::max(seq, r->seq);
+      } else {
+        std::string name;
+        HttpStatusOf(r.status().code(), &name);
+        ++failed;
+        results.push_back(
+            {{"error", {{"code", name}, {"message", r.status().message()}}}});
+      }
+    }
+    json j;
+    j["results"] = std::move(results);
+    j["applied"] = state->results.size() - failed;
+    j["failed"] = failed;
+    const uint32_t wait = call->m.wait_regions;
+    if (wait <= 1 || seq == 0) {
+      j["token"] = service_->Token();
+      return Finish(call, 200, Dump(j));
+    }
+    call->cancel = CancelOnGone(call->req);
+    auto body = std::make_shared<json>(std::move(j));
+    service_->WaitRegions(
+        seq, wait, std::chrono::milliseconds(call->m.timeout_ms), call->cancel,
+        [this, call, body, wait](Result<size_t> have) {
+          const std::string late =
+              "fewer than " + std::to_string(wait) +
+              " regions applied the batch in time; it is applied locally and "
+              "will still replicate";
+          if (!have.ok()) return FailParked(call, have.status(), late);
+          if (*have < wait) {
+            return FailParked(call, Status::Timeout(late), late);
+          }
+          (*body)["token"] = service_->Token();
+          Finish(call, 200, Dump(*body));
+        });
+  };
+  for (size_t i = 0; i < n; ++i) {
+    cluster::WriteOp op;
+    ToWriteOp(call->m.ops[i], &op);  // MapRequest admits write routes only
+    cluster::WriteOptions options;
+    options.want_token = false;
+    service_->Write(
+        std::move(op), std::move(options),
+        [state, i, done](Result<cluster::WriteResult> r) {
+          state->results[i] = std::move(r);
+          if (state->left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            done();
+          }
+        });
+  }
 }
 
 // ---------------------------------------------------------------- answers

@@ -108,6 +108,7 @@ class Api {
   void TooLargeToPage(const std::shared_ptr<Call>& call, const char* what,
                       size_t bytes);
   void Write(const std::shared_ptr<Call>& call);
+  void Batch(const std::shared_ptr<Call>& call);
   void Finish(const std::shared_ptr<Call>& call, int status, std::string body,
               std::string content_type = "application/json",
               std::vector<std::pair<std::string, std::string>> headers = {});

@@ -5,6 +5,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "core/utf8.h"
+
 namespace deltakv::gateway {
 
 using nlohmann::json;
@@ -28,6 +30,7 @@ const std::vector<RouteSpec> kRoutes = {
     {Route::kKeyGet,      "GET",    "/v1/keys/{key}",             "key_get",      false},
     {Route::kKeyDelete,   "DELETE", "/v1/keys/{key}",             "key_delete",   true},
     {Route::kKeysList,    "GET",    "/v1/keys",                   "keys_list",    false},
+    {Route::kBatch,       "POST",   "/v1/batch",                  "batch",        true},
     {Route::kStatus,      "GET",    "/v1/status",                 "status",       false},
     {Route::kBackup,      "GET",    "/v1/backup",                 "backup",       false},
     {Route::kCluster,     "GET",    "/v1/cluster",                "cluster",      false},
@@ -165,6 +168,81 @@ bool IsJsonContentType(std::string_view ct) {
   return lower == "application/json";
 }
 
+bool MapFields(MappedRequest* r, const json& doc, const MapLimits& limits,
+               ApiError* error);
+
+// The write routes a batch may hold, by their metrics name.
+const RouteSpec* BatchOpRoute(std::string_view name) {
+  for (const RouteSpec& spec : kRoutes) {
+    if (spec.write && spec.route != Route::kBatch && name == spec.name) {
+      return &spec;
+    }
+  }
+  return nullptr;
+}
+
+// POST /v1/batch: {"ops":[{"op":"counter_incr","key":"k","by":1},...]}.
+// Every op is checked before any is applied: one malformed op refuses the
+// whole batch, naming it.
+bool MapBatch(MappedRequest* r, const json& doc, const MapLimits& limits,
+              ApiError* error) {
+  auto it = doc.find("ops");
+  if (it == doc.end() || !it->is_array()) {
+    *error = BadRequest("field 'ops' must be an array of operations");
+    return false;
+  }
+  if (it->empty()) {
+    *error = BadRequest("field 'ops' must not be empty");
+    return false;
+  }
+  if (it->size() > limits.max_batch_ops) {
+    *error =
+        Err(413, "too_large",
+            "a batch holds at most " + std::to_string(limits.max_batch_ops) +
+                " operations, not " + std::to_string(it->size()));
+    return false;
+  }
+  r->ops.reserve(it->size());
+  for (size_t i = 0; i < it->size(); ++i) {
+    const json& o = (*it)[i];
+    auto fail = [&](ApiError e) {
+      e.message = "ops[" + std::to_string(i) + "]: " + e.message;
+      *error = std::move(e);
+      return false;
+    };
+    if (!o.is_object())
+      return fail(BadRequest("an operation must be an object"));
+    auto name = o.find("op");
+    const RouteSpec* spec =
+        name != o.end() && name->is_string()
+            ? BatchOpRoute(name->get_ref<const std::string&>())
+            : nullptr;
+    if (spec == nullptr) {
+      return fail(BadRequest(
+          "field 'op' must be one of counter_incr, register_put, set_add, "
+          "set_remove, list_insert, list_delete, list_push, key_delete"));
+    }
+    auto key = o.find("key");
+    if (key == o.end() || !key->is_string()) {
+      return fail(BadRequest("field 'key' must be a string"));
+    }
+    MappedRequest op;
+    op.route = spec->route;
+    op.key = key->get<std::string>();
+    if (op.key.empty() || op.key.size() > limits.max_key_bytes) {
+      return fail(BadRequest("key must be 1 to " +
+                             std::to_string(limits.max_key_bytes) + " bytes"));
+    }
+    if (!ValidUtf8(op.key)) {
+      return fail(BadRequest("keys and members must be UTF-8"));
+    }
+    ApiError e;
+    if (!MapFields(&op, o, limits, &e)) return fail(std::move(e));
+    r->ops.push_back(std::move(op));
+  }
+  return true;
+}
+
 bool MapBody(MappedRequest* r, std::string_view content_type,
              std::string_view body, const MapLimits& limits, ApiError* error) {
   const bool optional_body = r->route == Route::kCounterIncr;
@@ -184,6 +262,13 @@ bool MapBody(MappedRequest* r, std::string_view content_type,
     *error = BadRequest("the body must be a JSON object");
     return false;
   }
+  if (r->route == Route::kBatch) return MapBatch(r, doc, limits, error);
+  return MapFields(r, doc, limits, error);
+}
+
+// The fields of a write, from its body (or a batch's operation).
+bool MapFields(MappedRequest* r, const json& doc, const MapLimits& limits,
+               ApiError* error) {
   switch (r->route) {
     case Route::kCounterIncr:
       return GetInt(doc, "by", false, &r->by, error);

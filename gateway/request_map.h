@@ -32,6 +32,7 @@ enum class Route {
   kKeyGet,
   kKeyDelete,
   kKeysList,
+  kBatch,
   kStatus,
   kBackup,
   kCluster,
@@ -55,7 +56,8 @@ struct MapLimits {
   size_t max_key_bytes = 1024;
   size_t max_value_bytes = 64 * 1024;
   size_t max_json_depth = 64;
-  size_t max_members = 10000;  // per request
+  size_t max_members = 10000;   // per request (per op of a batch)
+  size_t max_batch_ops = 1000;  // operations in one POST /v1/batch
 };
 
 struct ApiError {
@@ -82,6 +84,9 @@ struct MappedRequest {
   std::string cursor;       // keys list (opaque)
   uint64_t offset = 0;      // list get
   uint64_t limit = 0;       // list get / keys list; 0 = default
+  // Batch: the operations, each routed (a write route) and validated as
+  // its own request would be, in order.
+  std::vector<MappedRequest> ops;
   // Consistency.
   std::string after;           // causal token to wait for
   uint32_t wait_regions = 0;   // 0: none

@@ -22,6 +22,7 @@
 #include "client/http_client.h"
 #include "core/percent.h"
 #include "replication/curve.h"
+#include "tools/bulk.h"
 
 using nlohmann::json;
 
@@ -215,6 +216,39 @@ int main(int argc, char** argv) {
       "--restore)");
   backup->add_option("--out", backup_file, "the file to write")->required();
   backup->add_flag("--quiet", quiet, "no progress on the terminal");
+  deltakv::cli::ExportOptions export_options;
+  deltakv::cli::ImportOptions import_options;
+  auto* export_cmd = app.add_subcommand(
+      "export", "write every key (type and value) as JSON lines to stdout");
+  export_cmd->add_option("--prefix", export_options.prefix,
+                         "only the keys starting with it");
+  export_cmd
+      ->add_option("--connections", export_options.connections,
+                   "keys read at once")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  export_cmd->add_flag("--quiet", quiet, "no progress line on a terminal");
+  auto* import_cmd = app.add_subcommand(
+      "import", "write the keys of JSON lines from stdin (deltakv export's)");
+  import_cmd->add_flag("--skip-errors", import_options.skip_errors,
+                       "report and count bad lines, import the rest");
+  import_cmd
+      ->add_option("--batch", import_options.batch_ops,
+                   "operations per request")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  import_cmd
+      ->add_option("--batch-bytes", import_options.batch_bytes,
+                   "request body bytes, roughly (below the server's "
+                   "--max-body-bytes)")
+      ->check(CLI::Range(4096, 64 << 20))
+      ->capture_default_str();
+  import_cmd
+      ->add_option("--connections", import_options.connections,
+                   "requests in flight")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  import_cmd->add_flag("--quiet", quiet, "no progress line on a terminal");
   std::string key_dir = ".", key_name;
   auto* keygen = app.add_subcommand(
       "keygen", "write a CurveZMQ key pair: NAME.key (public), NAME.secret");
@@ -270,6 +304,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   ctx.http = std::move(http).value();
+
+  if (export_cmd->parsed()) {
+    export_options.progress = !quiet && ::isatty(STDERR_FILENO);
+    return deltakv::cli::Export(*ctx.http, export_options, stdout);
+  }
+  if (import_cmd->parsed()) {
+    import_options.progress = !quiet && ::isatty(STDERR_FILENO);
+    return deltakv::cli::Import(*ctx.http, import_options, STDIN_FILENO);
+  }
 
   json out;
   auto print_json = [&] { std::cout << out.dump() << "\n"; };

@@ -204,6 +204,7 @@ const BAD_REQUEST = {
   list_push: (t) => setBody(t, { values: ["x"], side: "middle" }),
   key_delete: (t) => setQuery(t, { wait_regions: 65 }),
   keys_list: (t) => setQuery(t, { cursor: "zz" }),
+  batch: (t) => setBody(t, { ops: [{ op: "counter_incr", key: "visits", by: "1" }] }),
 };
 // Outside /v1 there is no input to get wrong but the HTTP itself: both
 // Content-Length and Transfer-Encoding (RFC 9112 6.1).
@@ -220,6 +221,7 @@ const TOO_LARGE = {
   list_insert: (t) => setBody(t, { index: 0, values: [big()] }),
   list_delete: (t) => setBody(t, { index: 0, count: 1, pad: pad() }),
   list_push: (t) => setBody(t, { values: [big()] }),
+  batch: (t) => setBody(t, { ops: [{ op: "register_put", key: "settings", value: big() }] }),
 };
 const isWrite = (d) => ["post", "put", "delete", "patch"].includes(d.method);
 

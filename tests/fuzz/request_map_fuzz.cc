@@ -104,6 +104,51 @@ void CheckError(const gw::ApiError& e) {
   Check(!e.message.empty(), "refusal without a message");
 }
 
+// The fields of a write (a route's body, or one operation of a batch).
+void CheckFields(const gw::MappedRequest& m, bool no_body,
+                 const gw::MapLimits& limits) {
+  switch (m.route) {
+    case gw::Route::kCounterIncr:
+      if (no_body) Check(m.by == 1, "incr without body is not by 1");
+      break;
+    case gw::Route::kRegisterPut: {
+      Check(m.value_json.size() <= limits.max_value_bytes,
+            "register value above max_value_bytes");
+      nlohmann::json v = nlohmann::json::parse(m.value_json, nullptr, false);
+      Check(!v.is_discarded(), "register value is not JSON");
+      Check(v.dump() == m.value_json, "register value is not canonical");
+      break;
+    }
+    case gw::Route::kSetAdd:
+    case gw::Route::kSetRemove:
+      Check(StringsWithin(m.members, limits), "members outside the limits");
+      break;
+    case gw::Route::kListInsert:
+      Check(m.index >= 0, "insert at a negative index");
+      Check(StringsWithin(m.values, limits), "values outside the limits");
+      break;
+    case gw::Route::kListDelete:
+      Check(m.index >= 0 && m.count >= 1, "delete index/count out of range");
+      break;
+    case gw::Route::kListPush:
+      Check(StringsWithin(m.values, limits), "values outside the limits");
+      break;
+    case gw::Route::kBatch:
+      Check(!m.ops.empty() && m.ops.size() <= limits.max_batch_ops,
+            "a batch outside 1..max_batch_ops operations");
+      for (const gw::MappedRequest& op : m.ops) {
+        Check(gw::SpecOf(op.route).write && op.route != gw::Route::kBatch,
+              "a batch operation that is not a write route");
+        Check(!op.key.empty() && op.key.size() <= limits.max_key_bytes,
+              "a batch key outside 1..max_key_bytes");
+        CheckFields(op, false, limits);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
 void CheckAccepted(const gw::MappedRequest& m, const gw::RouteSpec& spec,
                    std::string_view method, std::string_view raw_key,
                    std::string_view content_type, std::string_view body,
@@ -131,35 +176,7 @@ void CheckAccepted(const gw::MappedRequest& m, const gw::RouteSpec& spec,
   if (has_body && m.route != gw::Route::kCounterIncr) {
     Check(!body.empty(), "a write accepted without its body");
   }
-  switch (m.route) {
-    case gw::Route::kCounterIncr:
-      if (body.empty()) Check(m.by == 1, "incr without body is not by 1");
-      break;
-    case gw::Route::kRegisterPut: {
-      Check(m.value_json.size() <= limits.max_value_bytes,
-            "register value above max_value_bytes");
-      nlohmann::json v = nlohmann::json::parse(m.value_json, nullptr, false);
-      Check(!v.is_discarded(), "register value is not JSON");
-      Check(v.dump() == m.value_json, "register value is not canonical");
-      break;
-    }
-    case gw::Route::kSetAdd:
-    case gw::Route::kSetRemove:
-      Check(StringsWithin(m.members, limits), "members outside the limits");
-      break;
-    case gw::Route::kListInsert:
-      Check(m.index >= 0, "insert at a negative index");
-      Check(StringsWithin(m.values, limits), "values outside the limits");
-      break;
-    case gw::Route::kListDelete:
-      Check(m.index >= 0 && m.count >= 1, "delete index/count out of range");
-      break;
-    case gw::Route::kListPush:
-      Check(StringsWithin(m.values, limits), "values outside the limits");
-      break;
-    default:
-      break;
-  }
+  CheckFields(m, body.empty(), limits);
 }
 
 void Exercise(std::string_view method, std::string_view target,
