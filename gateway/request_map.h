@@ -38,6 +38,9 @@ enum class Route {
   kHealthz,
   kReadyz,
   kMetrics,
+  kUiPage,  // the console page (ui/), open like /healthz
+  kUiScript,
+  kUiStyle,
 };
 
 // One row of the route table: what docs/openapi.yaml must list.

@@ -1,0 +1,137 @@
+// The console page in headless Chromium (playwright-core, Debian's
+// chromium), against a real region started by run.sh with API tokens:
+//   node check.js BASE_URL TOKEN REGION PEER_REGION SCREENSHOT.png
+// Checks the page's headers, the token flow (none, a wrong one, the right
+// one), the region, its peer and storage, the cluster's node, the key
+// browser (prefix search, every type's value, a key whose name is HTML),
+// that no script error or CSP violation happened; saves a screenshot.
+// Exits non-zero on the first mismatch.
+'use strict';
+const assert = require('node:assert/strict');
+const { chromium } = require('playwright-core');
+
+const [base, token, region, peer, screenshot] = process.argv.slice(2);
+if (!screenshot) {
+  console.error('usage: check.js BASE_URL TOKEN REGION PEER_REGION SCREENSHOT.png');
+  process.exit(2);
+}
+const T = 15000; // per wait
+
+async function main() {
+  const args = ['--disable-gpu', '--disable-dev-shm-usage'];
+  if (process.getuid && process.getuid() === 0) args.push('--no-sandbox');
+  const browser = await chromium.launch({
+    executablePath: process.env.DELTAKV_CHROMIUM || '/usr/bin/chromium',
+    headless: true, args, timeout: 60000,
+  });
+  try {
+    await run(browser);
+  } finally {
+    await browser.close();
+  }
+}
+
+async function run(browser) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.setDefaultTimeout(T);
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`script error: ${e.message}`));
+  page.on('console', (m) => {
+    if (/Content Security Policy|Refused to/i.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  page.on('dialog', (d) => { problems.push(`a dialog opened: ${d.message()}`); d.dismiss(); });
+
+  // The page and its files: served without a token, with their headers.
+  const res = await page.goto(`${base}/ui`);
+  assert.equal(res.status(), 200);
+  const h = res.headers();
+  assert.match(h['content-type'], /^text\/html; charset=utf-8$/);
+  assert.match(h['content-security-policy'], /^default-src 'self'/);
+  assert.equal(h['x-content-type-options'], 'nosniff');
+  for (const [path, type] of [['/ui/app.js', /^text\/javascript/], ['/ui/style.css', /^text\/css/]]) {
+    const r = await page.request.get(`${base}${path}`);
+    assert.equal(r.status(), 200, path);
+    assert.match(r.headers()['content-type'], type, path);
+  }
+
+  // No token yet: the API refuses, and the page says so.
+  const error = page.locator('#error');
+  await error.waitFor({ state: 'visible' });
+  assert.match(await error.textContent(), /needs an API token/);
+
+  // A wrong token: refused, and said so.
+  await page.fill('#token', 'not-the-token-0123456789');
+  await page.click('#token-form button[type=submit]');
+  await page.waitForFunction(() => /token was refused/.test(document.getElementById('error').textContent));
+  assert.equal(await page.textContent('#region'), '…');
+
+  // The right token: the region shows, the error goes.
+  await page.fill('#token', token);
+  await page.click('#token-form button[type=submit]');
+  await page.waitForFunction((r) => document.getElementById('region').textContent === r, region);
+  await error.waitFor({ state: 'hidden' });
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('deltakv-token')), token);
+
+  // Storage usage.
+  await page.waitForFunction(() => / used of .*%/.test(document.getElementById('storage').textContent));
+  assert.match(await page.textContent('#storage'), /^\d+(\.\d)? [KMGT]?i?B used of \d+(\.\d)? [KMGT]?i?B \(\d+\.\d%\)/);
+
+  // The peer, connected, and its line in the chart (a few polls).
+  const peerRow = page.locator('#peers tbody tr', { hasText: peer });
+  await peerRow.waitFor();
+  await page.waitForFunction(() => document.querySelector('#peers tbody tr td:nth-child(2)').textContent === 'connected');
+  await page.waitForFunction(() => {
+    const line = document.querySelector('#lag-chart polyline');
+    return line && line.getAttribute('points').split(' ').length >= 2;
+  }, null, { timeout: 20000 });
+  assert.match(await page.textContent('#lag-legend'), new RegExp(peer));
+
+  // The cluster: this one node, without etcd.
+  await page.waitForFunction(() => /node/.test(document.getElementById('cluster-summary').textContent));
+  const summary = await page.textContent('#cluster-summary');
+  assert.ok(/^1 node;/.test(summary) || /not a cluster/.test(summary), summary);
+  if (/^1 node;/.test(summary)) assert.equal(await page.locator('#nodes tbody tr').count(), 1);
+
+  // The key browser: a prefix search lists the keys under it, only those.
+  await page.fill('#prefix', 'ui:');
+  await page.click('#search-form button[type=submit]');
+  const names = ['ui:<b>bé/slash</b>', 'ui:colors', 'ui:settings', 'ui:tasks', 'ui:visits'];
+  await page.waitForFunction((n) => document.querySelectorAll('#keys li').length === n, names.length);
+  assert.deepEqual(await page.locator('#keys .key-name').allTextContents(), names);
+  assert.equal(await page.locator('#keys b').count(), 0, 'a key name was parsed as HTML');
+
+  // Every type's value.
+  const open = async (key, type) => {
+    await page.locator('#keys button', { has: page.locator('.key-name', { hasText: key }) }).first().click();
+    await page.waitForFunction(([k, t]) => {
+      const n = document.getElementById('key-name');
+      const ty = document.getElementById('key-type');
+      return n && n.textContent === k && ty && ty.textContent === t;
+    }, [key, type]);
+  };
+  await open('ui:visits', 'counter');
+  assert.equal(await page.textContent('#key-value'), '42');
+  await open('ui:settings', 'register');
+  assert.deepEqual(JSON.parse(await page.textContent('#key-value')), { theme: 'dark', size: 12 });
+  await open('ui:colors', 'set');
+  assert.deepEqual((await page.locator('#key-value li').allTextContents()).sort(), ['blue', 'green', 'red']);
+  assert.match(await page.textContent('#key-view'), /3 members/);
+  await open('ui:tasks', 'list');
+  assert.deepEqual(await page.locator('#key-value li').allTextContents(), ['coffee', 'bread', 'jam']);
+  await open('ui:<b>bé/slash</b>', 'register');
+  assert.equal(JSON.parse(await page.textContent('#key-value')), '<img src=x onerror=alert(1)>');
+  assert.equal(await page.locator('#key-view img, #key-view b').count(), 0, 'a value was parsed as HTML');
+
+  // The screenshot shows the list value (the last opened is the HTML-named
+  // key: open the list again).
+  await open('ui:tasks', 'list');
+  await page.screenshot({ path: screenshot, fullPage: true });
+  assert.deepEqual(problems, []);
+  console.log(`ui: checks passed; screenshot ${screenshot}`);
+}
+
+const deadline = setTimeout(() => { console.error('ui: check.js took over 150 s'); process.exit(1); }, 150000);
+main().then(() => clearTimeout(deadline), (e) => {
+  console.error(e);
+  process.exit(1);
+});
