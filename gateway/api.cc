@@ -108,7 +108,7 @@ std::vector<std::pair<std::string, std::string>> UiHeaders() {
   return {{"Cache-Control", "no-cache"},
           {"X-Content-Type-Options", "nosniff"},
           {"Content-Security-Policy",
-           "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+           "default-src 'self'; object-src 'none'; "
            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"},
           {"Referrer-Policy", "no-referrer"},
           {"X-Frame-Options", "DENY"}};

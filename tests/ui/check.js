@@ -100,6 +100,33 @@ async function run(browser) {
   assert.deepEqual(await page.locator('#keys .key-name').allTextContents(), names);
   assert.equal(await page.locator('#keys b').count(), 0, 'a key name was parsed as HTML');
 
+  // Paging: more keys than a page (100) under a prefix; "More keys"
+  // follows the cursor.
+  const auth = { Authorization: `Bearer ${token}` };
+  for (let i = 0; i < 120; i++) {
+    const r = await page.request.post(`${base}/v1/counter/${encodeURIComponent(`page:${String(i).padStart(3, '0')}`)}/incr`,
+      { headers: auth, data: { by: 1 } });
+    assert.equal(r.status(), 200);
+  }
+  await page.fill('#prefix', 'page:');
+  await page.click('#search-form button[type=submit]');
+  await page.waitForFunction(() => document.querySelectorAll('#keys li').length === 100);
+  await page.locator('#keys-more').waitFor({ state: 'visible' });
+  await page.click('#keys-more');
+  await page.waitForFunction(() => document.querySelectorAll('#keys li').length === 120);
+  await page.locator('#keys-more').waitFor({ state: 'hidden' });
+  const paged = await page.locator('#keys .key-name').allTextContents();
+  assert.equal(new Set(paged).size, 120);
+  assert.equal(paged[119], 'page:119');
+
+  // The token outlives a reload (sessionStorage).
+  await page.reload();
+  await page.waitForFunction((r) => document.getElementById('region').textContent === r, region);
+  assert.equal(await page.inputValue('#token'), token);
+  await page.fill('#prefix', 'ui:');
+  await page.click('#search-form button[type=submit]');
+  await page.waitForFunction((n) => document.querySelectorAll('#keys li').length === n, names.length);
+
   // Every type's value.
   const open = async (key, type) => {
     await page.locator('#keys button', { has: page.locator('.key-name', { hasText: key }) }).first().click();
