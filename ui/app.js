@@ -174,10 +174,19 @@ function renderChart(now) {
   const chart = $('lag-chart');
   const W = 600, H = 160, L = 40, R = 8, T = 8, B = 20;
   chart.replaceChildren();
+  // The window: since the first sample kept (the page keeps five minutes),
+  // so that the lines span the chart from the first polls on.
   let top = 1;
-  for (const points of history.values()) for (const p of points) top = Math.max(top, p.lag);
+  let first = now;
+  for (const points of history.values()) {
+    for (const p of points) {
+      top = Math.max(top, p.lag);
+      first = Math.min(first, p.t);
+    }
+  }
   top = Math.ceil(top);
-  const x = (t) => L + ((t - (now - HISTORY_MS)) / HISTORY_MS) * (W - L - R);
+  const span = Math.max(10000, now - first);
+  const x = (t) => L + ((t - (now - span)) / span) * (W - L - R);
   const y = (v) => T + (1 - v / top) * (H - T - B);
   chart.append(svg('line', { class: 'axis', x1: L, y1: y(0), x2: W - R, y2: y(0) }));
   chart.append(svg('line', { class: 'axis', x1: L, y1: y(top), x2: W - R, y2: y(top) }));
@@ -188,7 +197,7 @@ function renderChart(now) {
   };
   label(L - 4, y(0) + 3, '0', 'end');
   label(L - 4, y(top) + 3, `${top}s`, 'end');
-  label(L, H - 4, '-5 min', 'start');
+  label(L, H - 4, span >= 60000 ? `-${Math.round(span / 60000)} min` : `-${Math.round(span / 1000)} s`, 'start');
   label(W - R, H - 4, 'now', 'end');
   const legend = $('lag-legend');
   legend.replaceChildren();

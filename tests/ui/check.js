@@ -1,6 +1,9 @@
 // The console page in headless Chromium (playwright-core, Debian's
-// chromium), against a real region started by run.sh with API tokens:
-//   node check.js BASE_URL TOKEN REGION PEER_REGION SCREENSHOT.png
+// chromium), against two real regions started by run.sh with API tokens:
+//   node check.js WEST_URL EAST_URL TOKEN SCREENSHOT.png
+// Writes keys of every type to east (one whose name and value are HTML, one
+// outside the prefix searched), waits until west has them, and opens west's
+// page.
 // Checks the page's headers, the token flow (none, a wrong one, the right
 // one), the region, its peer and storage, the cluster's node, the key
 // browser (prefix search, every type's value, a key whose name is HTML),
@@ -10,14 +13,51 @@
 const assert = require('node:assert/strict');
 const { chromium } = require('playwright-core');
 
-const [base, token, region, peer, screenshot] = process.argv.slice(2);
+const [base, east, token, screenshot] = process.argv.slice(2);
 if (!screenshot) {
-  console.error('usage: check.js BASE_URL TOKEN REGION PEER_REGION SCREENSHOT.png');
+  console.error('usage: check.js WEST_URL EAST_URL TOKEN SCREENSHOT.png');
   process.exit(2);
 }
+const region = 'uiwest';
+const peer = 'uieast';
 const T = 15000; // per wait
 
+async function rest(server, method, path, body) {
+  const headers = { Authorization: `Bearer ${token}` };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const r = await fetch(`${server}${path}`, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(10000),
+  });
+  const text = await r.text();
+  if (r.status !== 200) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+  return JSON.parse(text);
+}
+
+// The keys, written in east: the page shows what replication brought.
+async function writeKeys() {
+  const k = encodeURIComponent;
+  await rest(east, 'POST', `/v1/counter/${k('ui:visits')}/incr`, { by: 42 });
+  await rest(east, 'PUT', `/v1/register/${k('ui:settings')}`, { value: { theme: 'dark', size: 12 } });
+  await rest(east, 'POST', `/v1/set/${k('ui:colors')}/add`, { members: ['red', 'green', 'blue'] });
+  await rest(east, 'POST', `/v1/list/${k('ui:tasks')}/push`, { values: ['coffee', 'bread', 'jam'] });
+  await rest(east, 'PUT', `/v1/register/${k('ui:<b>bé/slash</b>')}`, { value: '<img src=x onerror=alert(1)>' });
+  await rest(east, 'PUT', `/v1/register/${k('other:key')}`, { value: 1 });
+  for (let i = 0; i < 120; i++) {
+    await rest(east, 'POST', `/v1/counter/${k(`page:${String(i).padStart(3, '0')}`)}/incr`, { by: 1 });
+  }
+  const until = Date.now() + 30000;
+  for (;;) {
+    const a = await rest(base, 'GET', '/v1/keys?prefix=ui%3A');
+    const b = await rest(base, 'GET', '/v1/keys?prefix=page%3A&limit=1000');
+    if (a.keys.length === 5 && b.keys.length === 120) return;
+    if (Date.now() > until) throw new Error('the keys did not reach west in 30 s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 async function main() {
+  await writeKeys();
   const args = ['--disable-gpu', '--disable-dev-shm-usage'];
   if (process.getuid && process.getuid() === 0) args.push('--no-sandbox');
   const browser = await chromium.launch({
@@ -102,12 +142,6 @@ async function run(browser) {
 
   // Paging: more keys than a page (100) under a prefix; "More keys"
   // follows the cursor.
-  const auth = { Authorization: `Bearer ${token}` };
-  for (let i = 0; i < 120; i++) {
-    const r = await page.request.post(`${base}/v1/counter/${encodeURIComponent(`page:${String(i).padStart(3, '0')}`)}/incr`,
-      { headers: auth, data: { by: 1 } });
-    assert.equal(r.status(), 200);
-  }
   await page.fill('#prefix', 'page:');
   await page.click('#search-form button[type=submit]');
   await page.waitForFunction(() => document.querySelectorAll('#keys li').length === 100);
@@ -152,6 +186,10 @@ async function run(browser) {
   // The screenshot shows the list value (the last opened is the HTML-named
   // key: open the list again).
   await open('ui:tasks', 'list');
+  await page.waitForFunction(() => {
+    const line = document.querySelector('#lag-chart polyline');
+    return line && line.getAttribute('points').split(' ').length >= 3;
+  }, null, { timeout: 20000 });
   await page.screenshot({ path: screenshot, fullPage: true });
   assert.deepEqual(problems, []);
   console.log(`ui: checks passed; screenshot ${screenshot}`);
