@@ -303,7 +303,7 @@ async function showKey(key, button) {
   if (selected) selected.classList.add('selected');
   const view = $('key-view');
   try {
-    const v = await api(keyPath(key));
+    const v = await api(`${keyPath(key)}?limit=${VALUES_PAGE}`);
     view.replaceChildren(el('h3', { id: 'key-name', text: v.key }));
     const meta = el('p', {}, el('span', { class: 'tag', id: 'key-type', text: v.type }));
     view.append(meta);

@@ -11,6 +11,8 @@
 // Exits non-zero on the first mismatch.
 'use strict';
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
 const { chromium } = require('playwright-core');
 
 const [base, east, token, screenshot] = process.argv.slice(2);
@@ -21,6 +23,7 @@ if (!screenshot) {
 const region = 'uiwest';
 const peer = 'uieast';
 const T = 15000; // per wait
+const many = Array.from({ length: 150 }, (_, i) => `m${String(i).padStart(3, '0')}`);
 
 async function rest(server, method, path, body) {
   const headers = { Authorization: `Bearer ${token}` };
@@ -46,11 +49,15 @@ async function writeKeys() {
   for (let i = 0; i < 120; i++) {
     await rest(east, 'POST', `/v1/counter/${k(`page:${String(i).padStart(3, '0')}`)}/incr`, { by: 1 });
   }
+  // A set and a list longer than the page's page (100).
+  await rest(east, 'POST', `/v1/set/${k('big:set')}/add`, { members: many });
+  await rest(east, 'POST', `/v1/list/${k('big:list')}/push`, { values: many });
   const until = Date.now() + 30000;
   for (;;) {
     const a = await rest(base, 'GET', '/v1/keys?prefix=ui%3A');
     const b = await rest(base, 'GET', '/v1/keys?prefix=page%3A&limit=1000');
-    if (a.keys.length === 5 && b.keys.length === 120) return;
+    const c = await rest(base, 'GET', '/v1/keys?prefix=big%3A');
+    if (a.keys.length === 5 && b.keys.length === 120 && c.keys.length === 2) return;
     if (Date.now() > until) throw new Error('the keys did not reach west in 30 s');
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -88,10 +95,14 @@ async function run(browser) {
   assert.match(h['content-type'], /^text\/html; charset=utf-8$/);
   assert.match(h['content-security-policy'], /^default-src 'self'/);
   assert.equal(h['x-content-type-options'], 'nosniff');
-  for (const [path, type] of [['/ui/app.js', /^text\/javascript/], ['/ui/style.css', /^text\/css/]]) {
-    const r = await page.request.get(`${base}${path}`);
-    assert.equal(r.status(), 200, path);
-    assert.match(r.headers()['content-type'], type, path);
+  // The files served are ui/'s, byte for byte.
+  const ui = path.join(__dirname, '..', '..', 'ui');
+  assert.ok((await res.body()).equals(fs.readFileSync(path.join(ui, 'index.html'))), 'index.html');
+  for (const [url, file, type] of [['/ui/app.js', 'app.js', /^text\/javascript/], ['/ui/style.css', 'style.css', /^text\/css/]]) {
+    const r = await page.request.get(`${base}${url}`);
+    assert.equal(r.status(), 200, url);
+    assert.match(r.headers()['content-type'], type, url);
+    assert.ok((await r.body()).equals(fs.readFileSync(path.join(ui, file))), file);
   }
 
   // No token yet: the API refuses, and the page says so.
@@ -140,6 +151,16 @@ async function run(browser) {
   assert.deepEqual(await page.locator('#keys .key-name').allTextContents(), names);
   assert.equal(await page.locator('#keys b').count(), 0, 'a key name was parsed as HTML');
 
+  // Opens a key of the list; waits until its name and type show.
+  const open = async (key, type) => {
+    await page.locator('#keys button', { has: page.locator('.key-name', { hasText: key }) }).first().click();
+    await page.waitForFunction(([k, t]) => {
+      const n = document.getElementById('key-name');
+      const ty = document.getElementById('key-type');
+      return n && n.textContent === k && ty && ty.textContent === t;
+    }, [key, type]);
+  };
+
   // Paging: more keys than a page (100) under a prefix; "More keys"
   // follows the cursor.
   await page.fill('#prefix', 'page:');
@@ -153,6 +174,20 @@ async function run(browser) {
   assert.equal(new Set(paged).size, 120);
   assert.equal(paged[119], 'page:119');
 
+  // A set's and a list's values a page at a time.
+  await page.fill('#prefix', 'big:');
+  await page.click('#search-form button[type=submit]');
+  await page.waitForFunction(() => document.querySelectorAll('#keys li').length === 2);
+  for (const [key, type, button] of [['big:set', 'set', 'More members'], ['big:list', 'list', 'More values']]) {
+    await open(key, type);
+    assert.equal(await page.locator('#key-value li').count(), 100, key);
+    await page.click(`#key-view button:text-is("${button}")`);
+    await page.waitForFunction(() => document.querySelectorAll('#key-value li').length === 150);
+    const got = await page.locator('#key-value li').allTextContents();
+    assert.deepEqual(type === 'set' ? got.sort() : got, many, key);
+    assert.equal(await page.locator('#key-view button').count(), 0, key);
+  }
+
   // The token outlives a reload (sessionStorage).
   await page.reload();
   await page.waitForFunction((r) => document.getElementById('region').textContent === r, region);
@@ -162,14 +197,6 @@ async function run(browser) {
   await page.waitForFunction((n) => document.querySelectorAll('#keys li').length === n, names.length);
 
   // Every type's value.
-  const open = async (key, type) => {
-    await page.locator('#keys button', { has: page.locator('.key-name', { hasText: key }) }).first().click();
-    await page.waitForFunction(([k, t]) => {
-      const n = document.getElementById('key-name');
-      const ty = document.getElementById('key-type');
-      return n && n.textContent === k && ty && ty.textContent === t;
-    }, [key, type]);
-  };
   await open('ui:visits', 'counter');
   assert.equal(await page.textContent('#key-value'), '42');
   await open('ui:settings', 'register');
