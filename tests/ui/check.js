@@ -1,9 +1,9 @@
 // The console page in headless Chromium (playwright-core, Debian's
 // chromium), against two real regions started by run.sh with API tokens:
-//   node check.js WEST_URL EAST_URL TOKEN SCREENSHOT.png
+//   node check.js WEST_URL EAST_URL SOLO_URL TOKEN SCREENSHOT.png
 // Writes keys of every type to east (one whose name and value are HTML, one
 // outside the prefix searched), waits until west has them, and opens west's
-// page.
+// page; then SOLO's, a region with no peer and no tokens.
 // Checks the page's headers, the token flow (none, a wrong one, the right
 // one), the region, its peer and storage, the cluster's node, the key
 // browser (prefix search, every type's value, a key whose name is HTML),
@@ -15,9 +15,9 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
 
-const [base, east, token, screenshot] = process.argv.slice(2);
+const [base, east, solo, token, screenshot] = process.argv.slice(2);
 if (!screenshot) {
-  console.error('usage: check.js WEST_URL EAST_URL TOKEN SCREENSHOT.png');
+  console.error('usage: check.js WEST_URL EAST_URL SOLO_URL TOKEN SCREENSHOT.png');
   process.exit(2);
 }
 const region = 'uiwest';
@@ -73,6 +73,7 @@ async function main() {
   });
   try {
     await run(browser);
+    await runOpen(browser);
   } finally {
     await browser.close();
   }
@@ -220,6 +221,28 @@ async function run(browser) {
   await page.screenshot({ path: screenshot, fullPage: true });
   assert.deepEqual(problems, []);
   console.log(`ui: checks passed; screenshot ${screenshot}`);
+}
+
+// A region without tokens: the page works with none entered, and says
+// that there is no peer.
+async function runOpen(browser) {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(T);
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`script error: ${e.message}`));
+  await rest(solo, 'POST', `/v1/counter/${encodeURIComponent('solo:n')}/incr`, { by: 7 });
+  await page.goto(`${solo}/ui`);
+  await page.waitForFunction(() => document.getElementById('region').textContent === 'uisolo');
+  await page.locator('#no-peers').waitFor({ state: 'visible' });
+  await page.waitForFunction(() => document.querySelectorAll('#keys li').length === 1);
+  await page.click('#keys button');
+  await page.waitForFunction(() => {
+    const v = document.getElementById('key-value');
+    return v && v.textContent === '7';
+  });
+  assert.equal(await page.locator('#error').isHidden(), true, await page.textContent('#error'));
+  assert.deepEqual(problems, []);
+  await page.close();
 }
 
 const deadline = setTimeout(() => { console.error('ui: check.js took over 150 s'); process.exit(1); }, 150000);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The console page (/ui) end to end: two real deltakv-server regions
-# (uiwest, uieast) that replicate to each other, with API tokens; then
+# (uiwest, uieast) that replicate to each other, with API tokens, and one
+# alone without tokens (uisolo); then
 # check.js (playwright-core, pinned by package-lock.json) writes keys of
 # every type to uieast over REST and drives headless Chromium (Debian's,
 # /usr/bin/chromium; DELTAKV_CHROMIUM names another) through uiwest's page,
@@ -78,7 +79,12 @@ start() {  # NAME REPL_PORT PEER_NAME PEER_REPL_PORT
 }
 start uiwest "$west_repl" uieast "$east_repl"
 start uieast "$east_repl" uiwest "$west_repl"
-for name in uiwest uieast; do
+# And one region alone, without tokens: the page needs none there.
+"$server" --region uisolo --data-dir "$tmp/uisolo" --http 127.0.0.1:0 \
+  --ready-file "$tmp/uisolo.ready" --access-log false --log-level warn \
+  >"$tmp/uisolo.log" 2>&1 &
+pids+=($!)
+for name in uiwest uieast uisolo; do
   for _ in $(seq 200); do
     [[ -s "$tmp/$name.ready" ]] && break
     sleep 0.05
@@ -87,10 +93,11 @@ for name in uiwest uieast; do
 done
 west=$(head -1 "$tmp/uiwest.ready")
 east=$(head -1 "$tmp/uieast.ready")
+solo=$(head -1 "$tmp/uisolo.ready")
 
 mkdir -p "$(dirname "$screenshot")"
 NODE_PATH="$dir/node_modules" DELTAKV_CHROMIUM="$chromium" timeout 180 \
-  node "$here/check.js" "http://$west" "http://$east" "$token" "$screenshot"
+  node "$here/check.js" "http://$west" "http://$east" "http://$solo" "$token" "$screenshot"
 for p in "${pids[@]}"; do
   kill -TERM "$p"
   status=0
