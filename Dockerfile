@@ -24,7 +24,7 @@ FROM ${DEBIAN_IMAGE} AS build
 WORKDIR /src
 # scripts/setup only needs apt-get and dpkg-query; it runs as root here.
 COPY scripts/setup scripts/setup
-RUN ./scripts/setup && rm -rf /var/lib/apt/lists/*
+RUN DELTAKV_SETUP_NO_BROWSER=1 ./scripts/setup && rm -rf /var/lib/apt/lists/*
 COPY . .
 ENV CCACHE_DIR=/root/.cache/ccache
 # Parallel compile jobs (scripts/build's DELTAKV_JOBS); empty: one per core.

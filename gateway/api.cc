@@ -13,6 +13,7 @@
 #include "cluster/service.h"
 #include "core/utf8.h"
 #include "gateway/paging.h"
+#include "gateway/ui_assets.h"
 #include "storage/keys.h"
 
 namespace deltakv::gateway {
@@ -96,7 +97,22 @@ bool IsRead(Route r) { return !SpecOf(r).write; }
 // whole-key reads, whose cost grows with the data, go to the read pool.
 bool RunsInline(Route r) {
   return r == Route::kHealthz || r == Route::kReadyz || r == Route::kMetrics ||
+         r == Route::kUiPage || r == Route::kUiScript || r == Route::kUiStyle ||
          r == Route::kCounterGet || r == Route::kRegisterGet;
+}
+
+// The console page's headers: its files hold no data (the page reads the
+// API with the user's token), may be cached but are revalidated (a new
+// server version serves new files), and run only their own script and
+// style, talking to this server alone.
+std::vector<std::pair<std::string, std::string>> UiHeaders() {
+  return {{"Cache-Control", "no-cache"},
+          {"X-Content-Type-Options", "nosniff"},
+          {"Content-Security-Policy",
+           "default-src 'self'; object-src 'none'; "
+           "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"},
+          {"Referrer-Policy", "no-referrer"},
+          {"X-Frame-Options", "DENY"}};
 }
 
 // Bytes of an answer's fields other than its page: names, sizes, and a
@@ -232,6 +248,16 @@ void Api::Read(const std::shared_ptr<Call>& call) {
         text += Metrics::RenderCluster(options_.cluster_view());
       }
       return Finish(call, 200, std::move(text), "text/plain; version=0.0.4");
+    }
+    case Route::kUiPage:
+    case Route::kUiScript:
+    case Route::kUiStyle: {
+      const UiAsset* asset = FindUiAsset(call->spec->path);
+      if (asset == nullptr) {
+        return FailApi(call, ApiError{404, "not_found", "no such file"});
+      }
+      return Finish(call, 200, std::string(asset->body),
+                    std::string(asset->content_type), UiHeaders());
     }
     case Route::kBackup:
       return Backup(call);

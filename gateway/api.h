@@ -3,9 +3,10 @@
 // the bearer token, maps it onto a Service call and the answer onto JSON
 // and an HTTP status; runs reads on a small pool of read threads (they
 // never wait for the writer, and never hold an HTTP I/O thread; /healthz,
-// /readyz and /metrics are answered inline); logs one access line per
-// request. Reads of sets, lists and key scans answer a page, cut to
-// max_response_bytes. A request parked on a causal token or on
+// /readyz, /metrics and the console page's files under /ui, built in by
+// gateway/ui_assets.h and open without a token, are answered inline); logs
+// one access line per request. Reads of sets, lists and key scans answer a
+// page, cut to max_response_bytes. A request parked on a causal token or on
 // wait_regions is cancelled when its client disconnects.
 //
 // Thread-safety: Handle may be called from any number of threads.

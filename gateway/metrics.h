@@ -52,7 +52,7 @@ class Metrics {
  private:
   // At least RouteTable()'s size + 1 ("unmatched", the last slot).
   static constexpr size_t kRoutes = 32;
-  static_assert(static_cast<size_t>(Route::kMetrics) + 2 <= kRoutes,
+  static_assert(static_cast<size_t>(Route::kUiStyle) + 2 <= kRoutes,
                 "Metrics::kRoutes must be at least RouteTable().size() + 1");
   static constexpr size_t kStatusSlots = 16;
   static size_t StatusSlot(int status);

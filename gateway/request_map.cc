@@ -37,6 +37,9 @@ const std::vector<RouteSpec> kRoutes = {
     {Route::kHealthz,     "GET",    "/healthz",                   "healthz",      false},
     {Route::kReadyz,      "GET",    "/readyz",                    "readyz",       false},
     {Route::kMetrics,     "GET",    "/metrics",                   "metrics",      false},
+    {Route::kUiPage,      "GET",    "/ui",                        "ui_page",      false},
+    {Route::kUiScript,    "GET",    "/ui/app.js",                 "ui_script",    false},
+    {Route::kUiStyle,     "GET",    "/ui/style.css",              "ui_style",     false},
 };
 // clang-format on
 

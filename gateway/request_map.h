@@ -39,6 +39,9 @@ enum class Route {
   kHealthz,
   kReadyz,
   kMetrics,
+  kUiPage,  // the console page (ui/), open like /healthz
+  kUiScript,
+  kUiStyle,  // the last: Metrics counts routes up to it
 };
 
 // One row of the route table: what docs/openapi.yaml must list.
