@@ -40,9 +40,9 @@ count() {  # binary workload -> "requests instructions"
     } }' >"$work/prefill.curl"
   curl --no-progress-meter --parallel --parallel-max 16 -K "$work/prefill.curl"
   wrk -t 1 -c 16 -d 2s -s "bench/http/$2.lua" "http://$addr" -- keys=1000 >/dev/null
-  callgrind_control -i on "$pid" >/dev/null
+  callgrind_control -i on "$pid" >/dev/null 2>&1
   local out; out=$(wrk -t 1 -c 16 -d 10s -s "bench/http/$2.lua" "http://$addr" -- keys=1000)
-  callgrind_control -i off "$pid" >/dev/null
+  callgrind_control -i off "$pid" >/dev/null 2>&1
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
   local n ir
   n=$(grep -o '[0-9]* requests in' <<<"$out" | cut -d' ' -f1)
