@@ -521,10 +521,6 @@ void Api::Backup(const std::shared_ptr<Call>& call) {
     log_->error("backup failed: {}", s.ToString());
     return Fail(call, s);
   }
-  const double secs = std::chrono::duration<double>(
-                          std::chrono::steady_clock::now() - call->start)
-                          .count();
-  metrics_.Observe(call->spec, 200, secs);
   HttpResponse resp;
   resp.status = 200;
   resp.content_type = "application/octet-stream";
@@ -532,7 +528,7 @@ void Api::Backup(const std::shared_ptr<Call>& call) {
   resp.headers = {{"Content-Disposition", "attachment; filename=\"deltakv-" +
                                               service_->Region().region +
                                               ".mdb\""}};
-  call->respond(std::move(resp));
+  Respond(call, std::move(resp));
 }
 
 void Api::Answer(const std::shared_ptr<Call>& call, std::string body) {
@@ -776,6 +772,16 @@ void Api::FailApi(const std::shared_ptr<Call>& call, const ApiError& e) {
 void Api::Finish(const std::shared_ptr<Call>& call, int status,
                  std::string body, std::string content_type,
                  std::vector<std::pair<std::string, std::string>> headers) {
+  HttpResponse resp;
+  resp.status = status;
+  resp.content_type = std::move(content_type);
+  resp.body = std::move(body);
+  resp.headers = std::move(headers);
+  Respond(call, std::move(resp));
+}
+
+void Api::Respond(const std::shared_ptr<Call>& call, HttpResponse resp) {
+  const int status = resp.status;
   const double secs = std::chrono::duration<double>(
                           std::chrono::steady_clock::now() - call->start)
                           .count();
@@ -795,11 +801,6 @@ void Api::Finish(const std::shared_ptr<Call>& call, int status,
                  call->req.target, status, secs * 1e3, call->req.remote);
     }
   }
-  HttpResponse resp;
-  resp.status = status;
-  resp.content_type = std::move(content_type);
-  resp.body = std::move(body);
-  resp.headers = std::move(headers);
   call->respond(std::move(resp));
 }
 

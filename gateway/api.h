@@ -113,6 +113,8 @@ class Api {
   void Finish(const std::shared_ptr<Call>& call, int status, std::string body,
               std::string content_type = "application/json",
               std::vector<std::pair<std::string, std::string>> headers = {});
+  // Counts, logs and sends an answer (Finish builds one).
+  void Respond(const std::shared_ptr<Call>& call, HttpResponse resp);
   void Fail(const std::shared_ptr<Call>& call, const Status& s);
   // Fail for an operation that may have parked: 499 when its client went
   // away, 504 with `timeout_message` on Timeout.
