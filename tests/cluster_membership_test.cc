@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -182,6 +183,23 @@ TEST_CASE(
     CHECK(j["write_quorum"] == 2);
   }
   CHECK(first["ring_revision"].get<int64_t>() > 0);
+  // The CLI shows the same: every node, and etcd reachable.
+  {
+    const std::string cmd = "timeout 30 " + std::string(DELTAKV_CLI_BIN) +
+                            " --url " + nodes[0]->server().url() +
+                            " cluster status 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    REQUIRE(p != nullptr);
+    std::string out;
+    char buf[512];
+    while (fgets(buf, sizeof buf, p)) out += buf;
+    CHECK(pclose(p) == 0);
+    INFO(out);
+    CHECK(out.find("etcd: reachable") != std::string::npos);
+    for (const char* id : {"n1 ", "n2 ", "n3 "}) {
+      CHECK(out.find(std::string("\n") + id) != std::string::npos);
+    }
+  }
 
   // SIGKILL n2: once its lease expires the others see it down, still in
   // the ring.

@@ -208,6 +208,10 @@ int main(int argc, char** argv) {
   auto* keys = app.add_subcommand("keys", "list keys");
   keys->add_option("PREFIX", prefix);
   auto* status = app.add_subcommand("status", "the region's status");
+  auto* cluster = app.add_subcommand("cluster", "the region's nodes");
+  cluster->require_subcommand(1);
+  auto* cluster_status = cluster->add_subcommand(
+      "status", "the ring this node acts on and every node's state");
   std::string backup_file;
   bool quiet = false;
   auto* backup = app.add_subcommand(
@@ -433,6 +437,36 @@ int main(int argc, char** argv) {
   } else if (status->parsed()) {
     if ((rc = Call(ctx, "GET", "/v1/status", nullptr, &out))) return rc;
     std::cout << (json_out ? out.dump() : out.dump(2)) << "\n";
+  } else if (cluster_status->parsed()) {
+    if ((rc = Call(ctx, "GET", "/v1/cluster", nullptr, &out))) return rc;
+    if (json_out) {
+      std::cout << out.dump() << "\n";
+      return 0;
+    }
+    std::cout << "region " << out.value("region", "") << ", node "
+              << out.value("node_id", "") << ": N=" << out.value("replicas", 0)
+              << " W=" << out.value("write_quorum", 0)
+              << " R=" << out.value("read_quorum", 0) << ", ring revision "
+              << out.value("ring_revision", 0) << "\n";
+    if (out.contains("etcd") && out["etcd"].is_object()) {
+      const json& e = out["etcd"];
+      std::cout << "etcd: "
+                << (e.value("reachable", false) ? "reachable"
+                                                : "UNREACHABLE (serving "
+                                                  "with the last ring seen)")
+                << "\n";
+    }
+    std::printf("%-20s %-4s %-8s %-22s %-22s %-8s %s\n", "NODE", "UP", "STATE",
+                "HTTP", "INTERNAL", "ZONE", "VNODES");
+    for (const json& node : out.value("nodes", json::array())) {
+      if (!node.is_object()) continue;
+      std::printf(
+          "%-20s %-4s %-8s %-22s %-22s %-8s %lld\n",
+          node.value("id", "").c_str(), node.value("up", false) ? "yes" : "no",
+          node.value("state", "").c_str(), node.value("http", "").c_str(),
+          node.value("internal", "").c_str(), node.value("zone", "").c_str(),
+          static_cast<long long>(node.value("vnodes", 0LL)));
+    }
   }
   return 0;
 }
