@@ -1,6 +1,7 @@
 #include "deltakv/db.h"
 
 #include "client/transport.h"
+#include "core/utf8.h"
 
 namespace deltakv {
 
@@ -68,6 +69,35 @@ Result<ListRange> ListHandle::Range(uint64_t offset, uint64_t limit) const {
 Result<uint64_t> ListHandle::Length() const {
   DELTAKV_ASSIGN_OR_RETURN(ListRange r, t_->ListGet(key_, 0, 1));
   return r.length;
+}
+
+Result<uint64_t> ListHandle::InsertText(uint64_t index, std::string_view text) {
+  return t_->ListInsertText(key_, index, text);
+}
+Result<std::string> ListHandle::Text(uint64_t offset, uint64_t limit) const {
+  DELTAKV_ASSIGN_OR_RETURN(ListRange r, t_->ListGet(key_, offset, limit));
+  std::string out;
+  for (size_t i = 0; i < r.values.size(); ++i) {
+    if (!IsOneCodePoint(r.values[i])) {
+      return Status::WrongType(
+          "the list holds values that are not single characters (at "
+          "position " +
+          std::to_string(offset + i) + ")");
+    }
+    out += r.values[i];
+  }
+  return out;
+}
+
+Result<uint64_t> Transport::ListInsertText(const std::string& key,
+                                           uint64_t index,
+                                           std::string_view text) {
+  if (text.empty()) return Status::InvalidArgument("text must not be empty");
+  std::vector<std::string> values;
+  if (!SplitUtf8(text, &values)) {
+    return Status::InvalidArgument("text must be UTF-8");
+  }
+  return ListEdit(key, 0, index, 0, values);
 }
 
 Db::Db(std::unique_ptr<Transport> t) : t_(std::move(t)) {}

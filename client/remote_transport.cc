@@ -7,6 +7,7 @@
 #include "client/http_client.h"
 #include "client/transport.h"
 #include "core/percent.h"
+#include "core/utf8.h"
 
 namespace deltakv {
 
@@ -136,6 +137,17 @@ class RemoteTransport final : public Transport {
         json j,
         Call("POST", "/v1/list/" + Enc(key) + "/" + verb,
              body.dump(-1, ' ', false, json::error_handler_t::replace)));
+    auto it = j.find("length");
+    if (it == j.end() || !it->is_number_unsigned()) return Malformed("length");
+    return it->get<uint64_t>();
+  }
+  Result<uint64_t> ListInsertText(const std::string& key, uint64_t index,
+                                  std::string_view text) override {
+    if (text.empty()) return Status::InvalidArgument("text must not be empty");
+    if (!ValidUtf8(text)) return Status::InvalidArgument("text must be UTF-8");
+    const json body = {{"index", index}, {"text", std::string(text)}};
+    DELTAKV_ASSIGN_OR_RETURN(
+        json j, Call("POST", "/v1/list/" + Enc(key) + "/insert", body.dump()));
     auto it = j.find("length");
     if (it == j.end() || !it->is_number_unsigned()) return Malformed("length");
     return it->get<uint64_t>();

@@ -36,6 +36,11 @@ class Transport {
   virtual Result<uint64_t> ListEdit(const std::string& key, int kind,
                                     uint64_t index, uint64_t count,
                                     const std::vector<std::string>& values) = 0;
+  // Inserts each code point of `text` as one value (by default through
+  // ListEdit; a remote transport sends the text as it is).
+  virtual Result<uint64_t> ListInsertText(const std::string& key,
+                                          uint64_t index,
+                                          std::string_view text);
   virtual Result<ListRange> ListGet(const std::string& key, uint64_t offset,
                                     uint64_t limit) = 0;
   virtual Result<bool> Delete(std::string_view key) = 0;

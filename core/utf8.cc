@@ -43,4 +43,18 @@ bool ValidUtf8(std::string_view s) {
   return true;
 }
 
+bool SplitUtf8(std::string_view s, std::vector<std::string>* out) {
+  if (!ValidUtf8(s)) return false;
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = Utf8SequenceAt(s, i);
+    out->emplace_back(s.substr(i, n));
+    i += n;
+  }
+  return true;
+}
+
+bool IsOneCodePoint(std::string_view s) {
+  return !s.empty() && Utf8SequenceAt(s, 0) == s.size();
+}
+
 }  // namespace deltakv

@@ -6,7 +6,9 @@
 #define DELTAKV_CORE_UTF8_H_
 
 #include <cstddef>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace deltakv {
 
@@ -16,6 +18,13 @@ size_t Utf8SequenceAt(std::string_view s, size_t i);
 
 // True when all of `s` is valid UTF-8.
 bool ValidUtf8(std::string_view s);
+
+// The code points of `s`, each as its own UTF-8 string, appended to *out;
+// false (and *out unchanged) when `s` is not valid UTF-8.
+bool SplitUtf8(std::string_view s, std::vector<std::string>* out);
+
+// True when `s` is exactly one valid code point.
+bool IsOneCodePoint(std::string_view s);
 
 }  // namespace deltakv
 

@@ -441,7 +441,9 @@ void Api::ReadTyped(const std::shared_ptr<Call>& call, KeyType type) {
     case KeyType::kList:
       op.kind = ReadKind::kListRange;
       op.offset = m.offset;
-      op.limit = m.limit == 0 ? kDefaultListPage : m.limit;
+      op.limit = m.limit != 0    ? m.limit
+                 : m.text_format ? kDefaultTextPage
+                                 : kDefaultListPage;
       break;
     default:
       return Fail(call, Status::WrongType("unsupported key type"));
@@ -481,6 +483,30 @@ void Api::ReadTyped(const std::shared_ptr<Call>& call, KeyType type) {
             break;
           }
           case KeyType::kList: {
+            if (call->m.text_format) {
+              // One string of the page's code points, as many as fit.
+              std::string text;
+              size_t used = 2;  // the quotes
+              for (size_t i = 0; i < r->values.size(); ++i) {
+                const std::string& v = r->values[i];
+                if (!IsOneCodePoint(v)) {
+                  return FailApi(
+                      call,
+                      ApiError{409, "wrong_type",
+                               "the list holds values that are not single "
+                               "characters (at position " +
+                                   std::to_string(call->m.offset + i) +
+                                   "); read it with format=values"});
+                }
+                const size_t bytes = JsonStringBytes(v) - 2;
+                if (used + bytes > budget) break;
+                used += bytes;
+                text += v;
+              }
+              j["text"] = std::move(text);
+              j["length"] = r->size;
+              break;
+            }
             const size_t n = FittingItems(r->values, 0, budget);
             if (n == 0 && !r->values.empty()) {
               return TooLargeToPage(call, "value", r->values[0].size());

@@ -18,6 +18,8 @@ namespace deltakv::gateway {
 inline constexpr size_t kDefaultKeysPage = 100;
 inline constexpr size_t kDefaultSetPage = 1000;
 inline constexpr size_t kDefaultListPage = 1000;
+inline constexpr size_t kDefaultTextPage =
+    100000;  // ?format=text, in code points
 
 // The bytes `s` takes written as a JSON string, quotes included, the way
 // the API writes answers (UTF-8 kept as is, control characters escaped,

@@ -161,6 +161,33 @@ bool GetStrings(const json& obj, const char* field, const MapLimits& limits,
   return true;
 }
 
+// {"text":"..."} in place of "values": each code point one value. No count
+// cap: the text is bounded by the body's (--max-body-bytes), and every
+// value is one code point, far under --max-value-bytes.
+bool GetText(const json& obj, MappedRequest* r, ApiError* error) {
+  if (obj.contains("values")) {
+    *error = BadRequest("give 'values' or 'text', not both");
+    return false;
+  }
+  const json& t = obj.at("text");
+  if (!t.is_string()) {
+    *error = BadRequest("field 'text' must be a string");
+    return false;
+  }
+  const std::string& text = t.get_ref<const std::string&>();
+  if (text.empty()) {
+    *error = BadRequest("field 'text' must not be empty");
+    return false;
+  }
+  r->values.reserve(text.size());
+  if (!SplitUtf8(text, &r->values)) {
+    r->values.clear();
+    *error = BadRequest("field 'text' must be UTF-8");
+    return false;
+  }
+  return true;
+}
+
 bool IsJsonContentType(std::string_view ct) {
   auto semi = ct.find(';');
   std::string_view base = ct.substr(0, semi);
@@ -300,6 +327,7 @@ bool MapFields(MappedRequest* r, const json& doc, const MapLimits& limits,
         *error = BadRequest("field 'index' must be >= 0");
         return false;
       }
+      if (doc.contains("text")) return GetText(doc, r, error);
       return GetStrings(doc, "values", limits, &r->values, error);
     case Route::kListDelete:
       if (!GetInt(doc, "index", true, &r->index, error) ||
@@ -360,6 +388,13 @@ bool MapQuery(MappedRequest* r, std::string_view query, ApiError* error) {
       r->cursor = value;
     } else if (name == "after") {
       r->after = value;
+    } else if (name == "format") {
+      if (value != "values" && value != "text") {
+        *error = BadRequest(
+            "query parameter 'format' must be \"values\" or \"text\"");
+        return false;
+      }
+      r->text_format = value == "text";
     } else if (name == "offset") {
       if (!number(&r->offset, uint64_t{1} << 53)) return false;
     } else if (name == "limit") {

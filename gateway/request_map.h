@@ -76,17 +76,18 @@ struct MappedRequest {
   int64_t by = 1;                    // counter incr
   std::string value_json;            // register put: the value, as JSON text
   std::vector<std::string> members;  // set add/remove
-  std::vector<std::string> values;   // list insert/push
+  std::vector<std::string> values;   // list insert/push (text: code points)
   int64_t index = 0;                 // list insert/delete
   int64_t count = 0;                 // list delete
   bool front = false;                // list push side
   // Reads.
-  std::string member;       // set contains
-  bool has_member = false;  // ?member= given (possibly empty)
-  std::string prefix;       // keys list
-  std::string cursor;       // keys list (opaque)
-  uint64_t offset = 0;      // list get
-  uint64_t limit = 0;       // list get / keys list; 0 = default
+  std::string member;        // set contains
+  bool has_member = false;   // ?member= given (possibly empty)
+  std::string prefix;        // keys list
+  std::string cursor;        // keys list (opaque)
+  uint64_t offset = 0;       // list get
+  uint64_t limit = 0;        // list get / keys list; 0 = default
+  bool text_format = false;  // list get ?format=text
   // Batch: the operations, each routed (a write route) and validated as
   // its own request would be, in order.
   std::vector<MappedRequest> ops;

@@ -574,6 +574,111 @@ TEST_CASE("list routes, the remote List handle and the CLI") {
   CHECK(Cli(server, "list insert cli 9 z", &out) == 1);
 }
 
+TEST_CASE(
+    "list text: insert by code points, read as text, pages in code points") {
+  ServerProcess server;
+  auto c = Client(server);
+  // "hé€😀": 4 code points of 1, 2, 3 and 4 bytes.
+  auto a = Send(*c, "POST", "/v1/list/doc/insert",
+                R"({"index":0,"text":"h\u00e9\u20ac\ud83d\ude00"})");
+  REQUIRE(a.status == 200);
+  CHECK(a.body["length"] == 4);
+  CHECK(Send(*c, "GET", "/v1/list/doc").body["values"] ==
+        json{"h", "\u00e9", "\u20ac", "\U0001F600"});
+  a = Send(*c, "POST", "/v1/list/doc/insert", R"({"index":1,"text":"ey"})");
+  CHECK(a.body["length"] == 6);
+  a = Send(*c, "GET", "/v1/list/doc?format=text");
+  REQUIRE(a.status == 200);
+  CHECK(a.body == json{{"key", "doc"},
+                       {"type", "list"},
+                       {"text", "hey\u00e9\u20ac\U0001F600"},
+                       {"length", 6}});
+  // offset and limit count code points, not bytes.
+  a = Send(*c, "GET", "/v1/list/doc?format=text&offset=3&limit=2");
+  CHECK(a.body["text"] == "\u00e9\u20ac");
+  CHECK(a.body["length"] == 6);
+  CHECK(Send(*c, "GET", "/v1/keys/doc?format=text").body["text"] ==
+        "hey\u00e9\u20ac\U0001F600");
+  CHECK(Send(*c, "GET", "/v1/list/doc?format=values").body["values"].size() ==
+        6);
+
+  // Refused, with nothing inserted.
+  auto refused = [&](const char* body, int status, const char* words) {
+    auto r = Send(*c, "POST", "/v1/list/doc/insert", body);
+    CHECK(r.status == status);
+    CHECK(r.body["error"]["message"].get<std::string>().find(words) !=
+          std::string::npos);
+  };
+  refused(R"({"index":0,"text":"x","values":["y"]})", 400, "not both");
+  refused(R"({"index":0,"text":""})", 400, "must not be empty");
+  refused(R"({"index":0,"text":7})", 400, "must be a string");
+  refused(R"({"index":0,"text":"\ud800"})", 400, "malformed JSON");
+  refused(R"({"index":7,"text":"x"})", 400, "past length");
+  {
+    // Raw invalid UTF-8 in the text.
+    auto r = Send(*c, "POST", "/v1/list/doc/insert",
+                  std::string(R"({"index":0,"text":"a)") + "\xff\xfe" + "\"}");
+    CHECK(r.status == 400);
+  }
+  CHECK(Send(*c, "GET", "/v1/list/doc").body["length"] == 6);
+  CHECK(Send(*c, "GET", "/v1/list/doc?format=txt").status == 400);
+
+  // A list of other values is not text: refused, not joined.
+  REQUIRE(Send(*c, "POST", "/v1/list/words/push", R"({"values":["a","bc"]})")
+              .status == 200);
+  a = Send(*c, "GET", "/v1/list/words?format=text");
+  CHECK(a.status == 409);
+  CHECK(a.body["error"]["code"] == "wrong_type");
+  CHECK(Send(*c, "GET", "/v1/list/words?format=text&limit=1").body["text"] ==
+        "a");
+
+  // Text in a batch operation.
+  a = Send(*c, "POST", "/v1/batch",
+           R"({"ops":[{"op":"list_insert","key":"b","index":0,"text":"ok"}]})");
+  CHECK(a.status == 200);
+  CHECK(a.body["results"][0]["length"] == 2);
+}
+
+TEST_CASE(
+    "a 100 KB text paste is one request, over the per-request value cap") {
+  ServerProcess server;
+  auto c = Client(server);
+  std::string unit = "a\u00e9\u20ac\U0001F600";  // 10 bytes, 4 code points
+  std::string text;
+  for (int i = 0; i < 10000; ++i) text += unit;
+  REQUIRE(text.size() == 100000);
+  auto a = Send(*c, "POST", "/v1/list/paste/insert",
+                json{{"index", 0}, {"text", text}}.dump());
+  REQUIRE(a.status == 200);
+  CHECK(a.body["length"] == 40000);  // over the 10,000 values of "values"
+  a = Send(*c, "GET", "/v1/list/paste?format=text");
+  REQUIRE(a.status == 200);
+  CHECK(a.body["text"] == text);
+
+  // The typed client: sends the text as one request, reads it back.
+  auto db = deltakv::Db::Connect(server.url());
+  REQUIRE(db.ok());
+  auto l = (*db)->List("typed");
+  CHECK(*l.InsertText(0, text) == 40000);
+  CHECK(*l.Text() == text);
+  CHECK(*l.InsertText(1, "\u00df") == 40001);
+  CHECK(*l.Text(0, 3) == "a\u00df\u00e9");
+  CHECK(l.InsertText(0, "").status().code() == Code::kInvalidArgument);
+  CHECK(l.InsertText(0, "\xc3").status().code() == Code::kInvalidArgument);
+  auto words = (*db)->List("words");
+  REQUIRE(words.PushBack({"one", "two"}).ok());
+  CHECK(words.Text().status().code() == Code::kWrongType);
+
+  std::string out;
+  CHECK(Cli(server, "list insert cli 0 --text 'h\u00e9llo w'", &out) == 0);
+  CHECK(out == "7\n");
+  CHECK(Cli(server, "list insert cli 7 --text orld", &out) == 0);
+  CHECK(Cli(server, "list get cli --text", &out) == 0);
+  CHECK(out == "h\u00e9llo world\n");
+  CHECK(Cli(server, "list insert cli 0", &out) == 2);
+  CHECK(Cli(server, "list get words --text", &out) != 0);
+}
+
 TEST_CASE("a request to a stopped server times out within the timeout") {
   ServerProcess s;
   REQUIRE_FALSE(s.url().empty());

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -199,9 +200,16 @@ int main(int argc, char** argv) {
   auto* l_insert = list->add_subcommand("insert", "insert values at INDEX");
   l_insert->add_option("KEY", key)->required();
   l_insert->add_option("INDEX", index)->required();
-  l_insert->add_option("VALUE", items)->required();
+  auto* l_values = l_insert->add_option("VALUE", items);
+  std::optional<std::string> text;
+  auto* l_text = l_insert->add_option(
+      "--text", text, "insert the code points of TEXT, each one value");
+  l_text->excludes(l_values);
   auto* l_get = list->add_subcommand("get", "read a list");
   l_get->add_option("KEY", key)->required();
+  bool as_text = false;
+  l_get->add_flag("--text", as_text,
+                  "print the values as one text (each must be one character)");
 
   auto* del = app.add_subcommand("del", "delete a key (observed-remove)");
   del->add_option("KEY", key)->required();
@@ -378,11 +386,38 @@ int main(int argc, char** argv) {
       print_json();
     }
   } else if (l_insert->parsed()) {
-    json body{{"index", index}, {"values", items}};
+    if (!text && items.empty()) {
+      std::cerr << "deltakv: list insert needs VALUE... or --text TEXT\n";
+      return 2;
+    }
+    json body = text ? json{{"index", index}, {"text", *text}}
+                     : json{{"index", index}, {"values", items}};
     if ((rc = Call(ctx, "POST", "/v1/list/" + k + "/insert", &body, &out)))
       return rc;
     json_out ? print_json()
              : void(std::cout << out["length"].get<uint64_t>() << "\n");
+  } else if (l_get->parsed() && as_text) {
+    // The whole text, a page at a time; offsets count code points.
+    uint64_t offset = 0;
+    std::string all;
+    for (;;) {
+      std::string target =
+          "/v1/list/" + k + "?format=text&offset=" + std::to_string(offset);
+      if ((rc = Call(ctx, "GET", target, nullptr, &out))) return rc;
+      const std::string page = out["text"].get<std::string>();
+      uint64_t chars = 0;
+      for (char c : page)
+        chars += (static_cast<unsigned char>(c) & 0xc0) != 0x80;
+      all += page;
+      offset += chars;
+      if (chars == 0 || offset >= out["length"].get<uint64_t>()) break;
+    }
+    if (json_out) {
+      out["text"] = std::move(all);
+      print_json();
+    } else {
+      std::cout << all << "\n";
+    }
   } else if (l_get->parsed()) {
     // The whole list, a page at a time (the server's pages are bounded).
     uint64_t offset = 0;

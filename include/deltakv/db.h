@@ -159,6 +159,12 @@ class ListHandle {
   // `length` is the last page's).
   Result<ListRange> Range(uint64_t offset = 0, uint64_t limit = 0) const;
   Result<uint64_t> Length() const;
+  // Text: each code point of `text` one value, inserted at `index`.
+  // InvalidArgument for empty text or text that is not UTF-8.
+  Result<uint64_t> InsertText(uint64_t index, std::string_view text);
+  // The values from `offset`, at most `limit` (0: to the end), joined into
+  // one string; WrongType when one of them is not a single code point.
+  Result<std::string> Text(uint64_t offset = 0, uint64_t limit = 0) const;
 
  private:
   friend class Db;

@@ -29,6 +29,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/utf8.h"
 #include "gateway/request_map.h"
 
 namespace gw = deltakv::gateway;
@@ -123,10 +124,17 @@ void CheckFields(const gw::MappedRequest& m, bool no_body,
     case gw::Route::kSetRemove:
       Check(StringsWithin(m.members, limits), "members outside the limits");
       break;
-    case gw::Route::kListInsert:
+    case gw::Route::kListInsert: {
       Check(m.index >= 0, "insert at a negative index");
-      Check(StringsWithin(m.values, limits), "values outside the limits");
+      // {"text":...} has no count cap: every value is one code point.
+      bool text = !m.values.empty();
+      for (const std::string& v : m.values) {
+        text = text && deltakv::IsOneCodePoint(v);
+      }
+      Check(text || StringsWithin(m.values, limits),
+            "values outside the limits");
       break;
+    }
     case gw::Route::kListDelete:
       Check(m.index >= 0 && m.count >= 1, "delete index/count out of range");
       break;

@@ -263,6 +263,24 @@ TEST_CASE("lists insert, delete, push and read ranges durably") {
   CHECK(*db->List("doc").PushBack({"again"}) == 1);
 }
 
+TEST_CASE("list text: InsertText splits code points, Text joins them") {
+  TempDir dir;
+  auto db = OpenDb(dir.path);
+  auto l = db->List("doc");
+  CHECK(*l.InsertText(0, "h\u00e9\U0001F600") == 3);
+  CHECK(l.Range()->values ==
+        std::vector<std::string>{"h", "\u00e9", "\U0001F600"});
+  CHECK(*l.InsertText(1, "ey") == 5);
+  CHECK(*l.Text() == "hey\u00e9\U0001F600");
+  CHECK(*l.Text(3, 1) == "\u00e9");
+  CHECK(l.InsertText(0, "").status().code() == Code::kInvalidArgument);
+  CHECK(l.InsertText(0, "a\xff").status().code() == Code::kInvalidArgument);
+  CHECK(l.InsertText(9, "a").status().code() == Code::kInvalidArgument);
+  CHECK(*l.Length() == 5);
+  REQUIRE(db->List("w").PushBack({"ab"}).ok());
+  CHECK(db->List("w").Text().status().code() == Code::kWrongType);
+}
+
 TEST_CASE("a long list is stored in bounded chunks and survives many edits") {
   TempDir dir;
   auto db = OpenDb(dir.path);
