@@ -621,14 +621,23 @@ class Session : public HttpSessionBase,
     res->keep_alive(keep_alive);
     res->prepare_payload();
     if (head_) {
-      const auto length = res->body().size();
+      // The header a GET would send, no body (a file_body serializer needs
+      // an open file).
+      auto hr = std::make_shared<http::response<http::empty_body>>(
+          res->result(), res->version());
+      for (const auto& field : *res) {
+        hr->set(field.name_string(), field.value());
+      }
+      hr->keep_alive(keep_alive);
+      hr->content_length(res->body().size());
       res->body().close();
-      res->content_length(length);
+      auto hsr =
+          std::make_shared<http::response_serializer<http::empty_body>>(*hr);
+      return WriteFilePiece(hr, hsr, keep_alive);
     }
     // A large file takes long: the timeout bounds each piece's progress.
     auto sr =
         std::make_shared<http::response_serializer<http::file_body>>(*res);
-    if (head_) sr->split(true);
     WriteFilePiece(res, sr, keep_alive);
   }
   template <class Res, class Sr>

@@ -206,7 +206,15 @@ int main(int argc, char** argv) {
   ro.max_set_members = c.max_set_members;
   ro.max_list_length = c.max_list_length;
   ro.max_key_bytes = c.max_key_bytes;
-  // Copies of GET /v1/backup that a crash left behind.
+  api_options.backup_dir = c.data_dir;
+  auto replica = replication::Replica::Open(ro);
+  if (!replica.ok()) {
+    Say(*log, c, spdlog::level::err,
+        "cannot open " + c.data_dir + ": " + replica.status().ToString());
+    return 1;
+  }
+  // Copies of GET /v1/backup that a crash left behind (once the store is
+  // ours: another server on this folder may be sending one).
   {
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(c.data_dir, ec)) {
@@ -216,13 +224,6 @@ int main(int argc, char** argv) {
         std::filesystem::remove(e.path(), ec);
       }
     }
-  }
-  api_options.backup_dir = c.data_dir;
-  auto replica = replication::Replica::Open(ro);
-  if (!replica.ok()) {
-    Say(*log, c, spdlog::level::err,
-        "cannot open " + c.data_dir + ": " + replica.status().ToString());
-    return 1;
   }
 
   // Geo-replication.
@@ -344,9 +345,26 @@ int main(int argc, char** argv) {
   };
   // A listener that cannot start ends the process: replication and the
   // commit listener stop first, so nothing calls into what is destroyed.
+  // Declared before early_exit, which stops them (the RESP listener's
+  // metrics hook and its parked calls point into them).
+  std::unique_ptr<resp::Commands> resp_commands;
+  std::unique_ptr<resp::RespServer> resp_server;
+  std::atomic<resp::RespServer*> resp_server_ptr{nullptr};
   auto early_exit = [&](int code) {
+    // Listeners first, as at SIGTERM: nothing serves while what it calls
+    // into goes away.
+    if (auto* s = api_server.load()) s->Shutdown(std::chrono::milliseconds(0));
+    api->StopReads();
+    if (resp_server) resp_server->Shutdown(std::chrono::milliseconds(0));
+    if (auto* s = admin_server.load()) {
+      s->Shutdown(std::chrono::milliseconds(0));
+    }
+    api->SetExtraMetrics(nullptr);
     if (streams) streams->Stop();
     (*replica)->SetCommitListener(nullptr);
+    // Parked waits are answered while the RESP commands still exist.
+    service.reset();
+    http_service.reset();
     return code;
   };
   auto server = gateway::HttpServer::Start(ho, handler);
@@ -381,9 +399,6 @@ int main(int argc, char** argv) {
     admin_server = admin->get();
   }
   // The Redis protocol listener (--resp).
-  std::unique_ptr<resp::Commands> resp_commands;
-  std::unique_ptr<resp::RespServer> resp_server;
-  std::atomic<resp::RespServer*> resp_server_ptr{nullptr};
   if (!c.resp.empty()) {
     resp::CommandsOptions co;
     co.auth = api_options.auth;

@@ -1,8 +1,12 @@
 #include "replication/replica.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <vector>
 
 #include "replication/records.h"
 #include "replication/txn_apply.h"
@@ -82,26 +86,28 @@ Result<Replica::Restored> Replica::Restore(const std::string& backup_file,
     return Status::InvalidArgument("the backup " + backup_file +
                                    " is not a readable file");
   }
-  fs::create_directories(dir, ec);
+  // The copy is changed in a staging folder and moved into place only once
+  // it carries its new replica id, synced: a crash half-way leaves no
+  // data.mdb that could start as the old incarnation.
+  const fs::path staging = dir / ".restoring";
+  fs::remove_all(staging, ec);  // an earlier attempt that did not finish
+  fs::create_directories(staging, ec);
   if (ec) {
-    return Status::IOError("creating " + options.path + ": " + ec.message());
-  }
-  const fs::path partial = dir / "data.mdb.restoring";
-  fs::copy_file(backup_file, partial, fs::copy_options::overwrite_existing, ec);
-  if (ec) {
-    return Status::IOError("copying " + backup_file + ": " + ec.message());
+    return Status::IOError("creating " + staging.string() + ": " +
+                           ec.message());
   }
   Restored out;
   Status st = [&]() -> Status {
-    // LMDB checks the file when it opens it; then the metadata must be a
-    // deltakv store of this region.
-    fs::rename(partial, data, ec);
-    if (ec) return Status::IOError("installing the backup: " + ec.message());
+    fs::copy_file(backup_file, staging / "data.mdb", ec);
+    if (ec) {
+      return Status::IOError("copying " + backup_file + ": " + ec.message());
+    }
     storage::EnvOptions env;
-    env.path = options.path;
+    env.path = staging.string();
     env.initial_map_bytes = options.initial_map_bytes;
     env.max_map_bytes = std::max<uint64_t>(
-        options.max_map_bytes, static_cast<uint64_t>(fs::file_size(data, ec)));
+        options.max_map_bytes,
+        static_cast<uint64_t>(fs::file_size(staging / "data.mdb", ec)));
     auto opened = storage::Environment::Open(env);
     if (!opened.ok()) {
       return Status::Corruption(
@@ -137,16 +143,40 @@ Result<Replica::Restored> Replica::Restore(const std::string& backup_file,
     } while (out.new_replica == out.old_replica);
     DELTAKV_RETURN_IF_ERROR(
         txn.Put(Table::kMeta, kMetaReplicaId, U64Bytes(out.new_replica)));
+    // Bootstrap again from every peer: what this region sent them after
+    // the copy was taken (its own earlier writes included) comes back with
+    // their state. A store that bootstraps is one created empty.
+    std::vector<std::string> stale;
+    {
+      DELTAKV_ASSIGN_OR_RETURN(storage::Cursor cur,
+                               txn.OpenCursor(Table::kMeta));
+      for (const std::string_view prefix : {"bootstrapped/", "transfer/"}) {
+        for (bool ok = cur.Seek(prefix); ok && cur.key().starts_with(prefix);
+             ok = cur.Next()) {
+          stale.emplace_back(cur.key());
+        }
+      }
+      DELTAKV_RETURN_IF_ERROR(cur.status());
+    }
+    for (const std::string& k : stale) {
+      DELTAKV_RETURN_IF_ERROR(txn.Delete(Table::kMeta, k));
+    }
+    DELTAKV_RETURN_IF_ERROR(txn.Put(Table::kMeta, kMetaFresh, U64Bytes(1)));
     DELTAKV_RETURN_IF_ERROR(txn.Commit());
-    return (*opened)->Sync();
+    DELTAKV_RETURN_IF_ERROR((*opened)->Sync());
+    opened->reset();  // closed before it moves
+    fs::rename(staging / "data.mdb", data, ec);
+    if (ec) return Status::IOError("installing the backup: " + ec.message());
+    // The rename itself must survive a crash.
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+    return Status::OK();
   }();
-  if (!st.ok()) {
-    fs::remove(data, ec);
-    fs::remove(partial, ec);
-    fs::remove(dir / "lock.mdb", ec);
-    fs::remove(dir / "deltakv.lock", ec);
-    return st;
-  }
+  fs::remove_all(staging, ec);
+  if (!st.ok()) return st;
   return out;
 }
 
