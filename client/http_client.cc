@@ -17,8 +17,8 @@
 #include <boost/beast/http.hpp>
 #include <cerrno>
 #include <climits>
-#include <limits>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <vector>
 
