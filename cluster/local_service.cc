@@ -147,7 +147,22 @@ bool LocalService::Park(Waiters::Check check, std::chrono::milliseconds timeout,
   return true;
 }
 
+namespace {
+
+// A one-node region keeps one replica of each key.
+Status CheckOneReplica(uint32_t n, const char* name) {
+  if (n == 0 || n == 1 || n == kQuorum || n == kAllReplicas) {
+    return Status::OK();
+  }
+  return Status::InvalidArgument(
+      std::string(name) + " is " + std::to_string(n) +
+      " but this region keeps 1 replica of each key");
+}
+
+}  // namespace
+
 void LocalService::Write(WriteOp w, WriteOptions options, WriteDone done) {
+  if (Status s = CheckOneReplica(options.w, "w"); !s.ok()) return done(s);
   const size_t regions = RegionCount();
   if (options.wait_regions > regions) {
     return done(Status::InvalidArgument(
@@ -163,6 +178,7 @@ void LocalService::Write(WriteOp w, WriteOptions options, WriteDone done) {
   op.index = w.index;
   op.count = w.count;
   op.front = w.front;
+  op.want_delta = w.want_delta;
   replica_->Submit(std::move(op), [this, options = std::move(options),
                                    done = std::move(done)](
                                       Result<replication::OpResult> r) {
@@ -173,6 +189,8 @@ void LocalService::Write(WriteOp w, WriteOptions options, WriteDone done) {
     out.changed = r->changed;
     out.deleted = r->deleted;
     out.seq = r->seq;
+    out.delta = std::move(r->delta);
+    out.delta_type = static_cast<uint8_t>(r->type);
     if (options.want_token) out.token = Token();
     const uint32_t wait = options.wait_regions;
     if (wait <= 1 || out.seq == 0 || !options_.streams) return done(out);
@@ -212,6 +230,7 @@ void LocalService::Write(WriteOp w, WriteOptions options, WriteDone done) {
 Status LocalService::Backup(int fd) const { return replica_->Backup(fd); }
 
 void LocalService::Read(ReadOp op, ReadOptions options, ReadDone done) {
+  if (Status s = CheckOneReplica(options.r, "r"); !s.ok()) return done(s);
   if (options.after.empty()) return done(ReadNow(op));
   std::string after = std::move(options.after);
   AwaitToken(std::move(after), options.timeout, std::move(options.cancel),

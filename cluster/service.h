@@ -75,7 +75,16 @@ struct WriteOp {
   uint64_t index = 0;
   uint64_t count = 0;
   bool front = false;  // list push: at the front, in the given order
+  // Internal (a region cluster's coordinator): fill WriteResult::delta.
+  bool want_delta = false;
 };
+
+// Replicas asked to have a write (w) or to answer a read (r) in a region
+// cluster (DESIGN.md section 9): 0 the node's default (--write-quorum,
+// --read-quorum), kQuorum a majority of N, kAllReplicas every replica, or
+// a number from 1 to N. A one-node region has N = 1.
+inline constexpr uint32_t kQuorum = 0xFFFFFFFEu;
+inline constexpr uint32_t kAllReplicas = 0xFFFFFFFFu;
 
 struct WriteOptions {
   // Answer once this many regions (this one included) applied the write;
@@ -84,6 +93,7 @@ struct WriteOptions {
   bool want_token = true;  // fill WriteResult::token (costs a read)
   std::chrono::milliseconds timeout{10000};  // for wait_regions
   std::shared_ptr<Cancellation> cancel;      // may be null
+  uint32_t w = 0;                            // replicas (see kQuorum)
 };
 
 struct WriteResult {
@@ -95,6 +105,10 @@ struct WriteResult {
   // nothing); pass to WaitRegions.
   uint64_t seq = 0;
   std::string token;  // the causal token after the write
+  // With WriteOp::want_delta: the write's delta (crdt codec bytes, empty
+  // when it changed nothing) and its crdt::CrdtType.
+  std::string delta;
+  uint8_t delta_type = 0;
 };
 
 // ----------------------------------------------------------------- reads
@@ -130,6 +144,7 @@ struct ReadOptions {
   std::string after;
   std::chrono::milliseconds timeout{10000};  // for `after`
   std::shared_ptr<Cancellation> cancel;      // may be null
+  uint32_t r = 0;                            // replicas (see kQuorum)
 };
 
 struct ReadResult {

@@ -35,6 +35,14 @@ struct Api::Call {
 
 namespace {
 
+// ?r= of a read; a read with a causal token reads every live replica of
+// the key in a region cluster (docs/cluster.md).
+cluster::ReadOptions ReadOptionsOf(const MappedRequest& m) {
+  cluster::ReadOptions o;
+  o.r = m.after.empty() ? m.r : cluster::kAllReplicas;
+  return o;
+}
+
 std::string Dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -284,6 +292,13 @@ void Api::Read(const std::shared_ptr<Call>& call) {
                 {"ring_revision", v.ring_revision},
                 {"nodes", nodes},
                 {"moves", json::array()}};
+      if (!call->m.placement_key.empty()) {
+        const std::string& k = call->m.placement_key;
+        j["key"] = {{"key", k},
+                    {"replicas", options_.key_replicas
+                                     ? options_.key_replicas(k)
+                                     : std::vector<std::string>{v.node_id}}};
+      }
       if (v.etcd) {
         j["etcd"] = {{"reachable", v.etcd_reachable},
                      {"endpoints", v.etcd_endpoints},
@@ -379,7 +394,8 @@ void Api::Read(const std::shared_ptr<Call>& call) {
       op.key = m.key;
       op.values = {m.member};
       return service_->Read(
-          std::move(op), {}, [this, call](Result<cluster::ReadResult> r) {
+          std::move(op), ReadOptionsOf(call->m),
+          [this, call](Result<cluster::ReadResult> r) {
             if (!r.ok()) return Fail(call, r.status());
             const bool contains = !r->contains.empty() && r->contains[0];
             Finish(call, 200, Dump(json{{"contains", contains}}));
@@ -407,7 +423,7 @@ void Api::ReadKey(const std::shared_ptr<Call>& call) {
       cluster::ReadOp op;
       op.kind = ReadKind::kType;
       op.key = call->m.key;
-      return service_->Read(std::move(op), {},
+      return service_->Read(std::move(op), ReadOptionsOf(call->m),
                             [this, call](Result<cluster::ReadResult> r) {
                               if (!r.ok()) return Fail(call, r.status());
                               ReadTyped(call, r->type);
@@ -449,7 +465,8 @@ void Api::ReadTyped(const std::shared_ptr<Call>& call, KeyType type) {
       return Fail(call, Status::WrongType("unsupported key type"));
   }
   service_->Read(
-      std::move(op), {}, [this, call](Result<cluster::ReadResult> r) {
+      std::move(op), ReadOptionsOf(m),
+      [this, call](Result<cluster::ReadResult> r) {
         if (!r.ok()) return Fail(call, r.status());
         const std::string& key = call->m.key;
         json j;
@@ -660,6 +677,7 @@ void Api::Write(const std::shared_ptr<Call>& call) {
     return FailApi(call, ApiError{404, "not_found", "no such route"});
   }
   cluster::WriteOptions options;
+  options.w = m.w;
   options.wait_regions = m.wait_regions;
   options.timeout = std::chrono::milliseconds(m.timeout_ms);
   if (m.wait_regions > 1) {
@@ -754,6 +772,7 @@ void Api::Batch(const std::shared_ptr<Call>& call) {
     ToWriteOp(call->m.ops[i], &op);  // MapRequest admits write routes only
     cluster::WriteOptions options;
     options.want_token = false;
+    options.w = call->m.w;
     service_->Write(
         std::move(op), std::move(options),
         [state, i, done](Result<cluster::WriteResult> r) {

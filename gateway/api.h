@@ -62,6 +62,9 @@ struct ApiOptions {
   size_t max_queued_reads = 1024;  // reads waiting for one (503 beyond)
   // GET /v1/cluster and the cluster metrics (null: not served).
   cluster::ClusterViewSource cluster_view;
+  // GET /v1/cluster?key=K: the nodes that hold K now, in order (null: a
+  // one-node region, the node itself).
+  std::function<std::vector<std::string>(const std::string& key)> key_replicas;
 };
 
 class Api {

@@ -159,6 +159,20 @@ std::string ParseCluster(ServerConfig* c) {
   auto endpoints = cluster::ParseEtcdEndpoints(c->etcd);
   if (!endpoints.ok()) return "--etcd: " + endpoints.status().message();
   c->etcd_endpoints = std::move(endpoints).value();
+  if (c->internal.empty()) {
+    return "--etcd needs --internal HOST:PORT (where the other nodes of the "
+           "region reach this one)";
+  }
+  if (!c->insecure_replication && c->curve_secret_key_file.empty()) {
+    return "--etcd needs --curve-secret-key-file (the region's key pair, "
+           "which every node of the region holds) or --insecure-replication "
+           "for development";
+  }
+  if (!c->repl.empty() || !c->peer_list.empty()) {
+    return "--etcd with --repl/--peer: replication between regions whose "
+           "regions are clusters is not built yet; run a region cluster "
+           "without --repl, or one-node regions with it";
+  }
   return "";
 }
 
@@ -417,6 +431,16 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
                  "bound of each call to etcd (all endpoints tried)")
       ->envname("DELTAKV_ETCD_TIMEOUT_MS")
       ->check(CLI::Range(100u, 600000u));
+  app.add_option("--node-timeout-ms", c.node_timeout_ms,
+                 "bound of each call to another node of the region (a "
+                 "replica that does not answer in time counts as missing)")
+      ->envname("DELTAKV_NODE_TIMEOUT_MS")
+      ->check(CLI::Range(50u, 60000u));
+  app.add_option("--max-hint-bytes", c.max_hint_bytes,
+                 "deltas kept in memory for one replica that is down, in "
+                 "bytes (the oldest go beyond)")
+      ->envname("DELTAKV_MAX_HINT_BYTES")
+      ->check(CLI::Range(uint64_t{1} << 16, uint64_t{1} << 40));
 
   // The file goes underneath the environment, then flags and environment
   // are parsed: flags > environment > file > defaults.

@@ -85,6 +85,8 @@ struct ServerConfig {
   std::string zone;
   uint32_t etcd_lease_ttl_s = 10;
   uint32_t etcd_timeout_ms = 3000;
+  uint32_t node_timeout_ms = 2000;        // bound of a call to another node
+  uint64_t max_hint_bytes = 64ull << 20;  // hints kept per node down
 
   // Derived by Parse.
   std::string http_host;

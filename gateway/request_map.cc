@@ -5,6 +5,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "cluster/service.h"
 #include "core/utf8.h"
 
 namespace deltakv::gateway {
@@ -386,6 +387,12 @@ bool MapQuery(MappedRequest* r, std::string_view query, ApiError* error) {
       r->prefix = value;
     } else if (name == "cursor") {
       r->cursor = value;
+    } else if (name == "key") {
+      if (value.empty() || value.size() > 1024) {
+        *error = BadRequest("query parameter 'key' must be 1 to 1024 bytes");
+        return false;
+      }
+      r->placement_key = value;
     } else if (name == "after") {
       r->after = value;
     } else if (name == "format") {
@@ -401,6 +408,19 @@ bool MapQuery(MappedRequest* r, std::string_view query, ApiError* error) {
       if (!number(&r->limit, 100000)) return false;
     } else if (name == "wait_regions") {
       if (!number(&r->wait_regions, 64)) return false;
+    } else if (name == "w" || name == "r") {
+      uint32_t n = 0;
+      if (value == "quorum") {
+        n = cluster::kQuorum;
+      } else if (value == "all") {
+        n = cluster::kAllReplicas;
+      } else if (!ParseNumber(value, &n) || n < 1 || n > 64) {
+        *error = BadRequest("query parameter '" + name +
+                            "' must be a number from 1 to 64, \"quorum\" "
+                            "or \"all\"");
+        return false;
+      }
+      (name == "w" ? r->w : r->r) = n;
     } else if (name == "timeout_ms") {
       if (!number(&r->timeout_ms, kMaxTimeoutMs)) return false;
     }

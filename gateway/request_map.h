@@ -92,8 +92,12 @@ struct MappedRequest {
   // its own request would be, in order.
   std::vector<MappedRequest> ops;
   // Consistency.
-  std::string after;           // causal token to wait for
-  uint32_t wait_regions = 0;   // 0: none
+  std::string after;          // causal token to wait for
+  uint32_t wait_regions = 0;  // 0: none
+  // ?w= / ?r=: replicas of the key in a region cluster (0: the default;
+  // cluster::kQuorum, cluster::kAllReplicas, or 1-64).
+  uint32_t w = 0, r = 0;
+  std::string placement_key;   // GET /v1/cluster?key=
   uint32_t timeout_ms = 5000;  // for after / wait_regions
 };
 

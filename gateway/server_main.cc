@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster/cluster_view.h"
+#include "cluster/coordinator.h"
 #include "cluster/local_service.h"
 #include "cluster/membership.h"
 #include "gateway/api.h"
@@ -288,12 +289,60 @@ int main(int argc, char** argv) {
   auto http_service =
       std::make_unique<cluster::LocalService>(replica->get(), service_options);
   http_service_ptr = http_service.get();
-  auto api = std::make_unique<gateway::Api>(http_service.get(), replica->get(),
-                                            api_options, log);
-  gateway::Api* api_ptr = api.get();
   auto service =
       std::make_unique<cluster::LocalService>(replica->get(), service_options);
   service_ptr = service.get();
+  // A region cluster: writes, reads and scans of both adapters go through
+  // the coordinator, which routes them to the key's replicas.
+  std::unique_ptr<cluster::Coordinator> coordinator;
+  std::unique_ptr<cluster::ClusterService> http_cluster, resp_cluster;
+  cluster::Service* http_front = http_service.get();
+  cluster::Service* resp_front = service.get();
+  if (!c.etcd.empty()) {
+    cluster::CoordinatorOptions co;
+    co.node_id = c.node_id;
+    co.replicas = c.replicas;
+    co.write_quorum = c.write_quorum;
+    co.read_quorum = c.read_quorum;
+    co.node_timeout = std::chrono::milliseconds(c.node_timeout_ms);
+    co.max_hint_bytes = static_cast<size_t>(c.max_hint_bytes);
+    co.transport.bind = c.internal;
+    co.transport.insecure = c.insecure_replication;
+    co.transport.log = [log](const std::string& m) { log->warn("{}", m); };
+    if (c.insecure_replication) {
+      Say(*log, c, spdlog::level::warn,
+          "--insecure-replication: node-to-node traffic is NOT encrypted or "
+          "authenticated; use only for development");
+    } else {
+      auto keys = replication::LoadCurveKeyPair(c.curve_secret_key_file);
+      if (!keys.ok()) {
+        Say(*log, c, spdlog::level::err, keys.status().ToString());
+        return keys.status().code() == Code::kUnavailable ? 1 : 2;
+      }
+      co.transport.public_key = keys->public_key;
+      co.transport.secret_key = keys->secret_key;
+    }
+    auto started =
+        cluster::Coordinator::Start(replica->get(), http_service.get(), co);
+    if (!started.ok()) {
+      Say(*log, c, spdlog::level::err, started.status().ToString());
+      return started.status().code() == Code::kInvalidArgument ? 2 : 1;
+    }
+    coordinator = std::move(started).value();
+    api_options.key_replicas = [coord =
+                                    coordinator.get()](const std::string& key) {
+      return coord->Targets(key);
+    };
+    http_cluster = std::make_unique<cluster::ClusterService>(
+        coordinator.get(), http_service.get());
+    resp_cluster = std::make_unique<cluster::ClusterService>(coordinator.get(),
+                                                             service.get());
+    http_front = http_cluster.get();
+    resp_front = resp_cluster.get();
+  }
+  auto api = std::make_unique<gateway::Api>(http_front, replica->get(),
+                                            api_options, log);
+  gateway::Api* api_ptr = api.get();
   (*replica)->SetCommitListener(
       [http_service_ptr, streams_ptr, service_ptr](uint64_t) {
         http_service_ptr->OnCommit();
@@ -360,6 +409,7 @@ int main(int argc, char** argv) {
       s->Shutdown(std::chrono::milliseconds(0));
     }
     api->SetExtraMetrics(nullptr);
+    coordinator.reset();  // its handlers call the replica and the services
     if (streams) streams->Stop();
     (*replica)->SetCommitListener(nullptr);
     // Parked waits are answered while the RESP commands still exist.
@@ -408,7 +458,7 @@ int main(int argc, char** argv) {
       auto* s = resp_server_ptr.load();
       return s ? s->active_connections() : size_t{0};
     };
-    resp_commands = std::make_unique<resp::Commands>(service.get(), co);
+    resp_commands = std::make_unique<resp::Commands>(resp_front, co);
     resp::RespServerOptions ro2;
     ro2.host = c.resp_host;
     ro2.port = c.resp_port;
@@ -432,8 +482,17 @@ int main(int argc, char** argv) {
     resp_server_ptr = resp_server.get();
     resp_commands->SetPort(resp_server->port());
     // The listener's metrics in /metrics (the API's and the admin's).
+  }
+  // The RESP listener's and the coordinator's metrics in /metrics (the
+  // API's and the admin's).
+  if (resp_commands || coordinator) {
     api->SetExtraMetrics(
-        [cmds = resp_commands.get()] { return cmds->RenderMetrics(); });
+        [cmds = resp_commands.get(), coord = coordinator.get()] {
+          std::string out;
+          if (cmds) out += cmds->RenderMetrics();
+          if (coord) out += coord->RenderMetrics();
+          return out;
+        });
   }
   // This node in the region: alone, or a member of the ring in etcd.
   std::unique_ptr<cluster::Membership> membership;
@@ -443,6 +502,12 @@ int main(int argc, char** argv) {
     me.http =
         AdvertisedHost(c.http_host) + ":" + std::to_string((*server)->port());
     me.internal = c.internal;
+    if (coordinator) {
+      // The port bound (--internal may name port 0).
+      const std::string host = c.internal.substr(0, c.internal.rfind(':'));
+      me.internal = AdvertisedHost(host) + ":" +
+                    std::to_string(coordinator->internal_port());
+    }
     me.zone = c.zone;
     me.vnodes = c.vnodes;
     std::lock_guard<std::mutex> lock(cluster_state.mu);
@@ -470,10 +535,13 @@ int main(int argc, char** argv) {
             message);
       };
       auto m = cluster::Membership::Start(
-          std::move(mo), [log, &c](const cluster::Ring& ring, int64_t rev) {
+          std::move(mo), [log, &c, coord = coordinator.get()](
+                             const cluster::Ring& ring, int64_t rev) {
             Say(*log, c, spdlog::level::info,
                 "ring revision " + std::to_string(rev) + ": " +
                     std::to_string(ring.nodes().size()) + " nodes");
+            // Requests use the new ring from now on.
+            if (coord) coord->RingChanged();
           });
       if (!m.ok()) {
         Say(*log, c, spdlog::level::err, "--etcd: " + m.status().ToString());
@@ -481,6 +549,7 @@ int main(int argc, char** argv) {
       }
       membership = std::move(m).value();
       cluster_state.membership = membership.get();
+      if (coordinator) coordinator->SetMembership(membership.get());
       Say(*log, c, spdlog::level::info,
           "region cluster: node " + c.node_id + " in etcd " + c.etcd +
               " (N=" + std::to_string(c.replicas) +
@@ -581,7 +650,9 @@ int main(int argc, char** argv) {
     std::lock_guard<std::mutex> lock(cluster_state.mu);
     cluster_state.membership = nullptr;
   }
+  if (coordinator) coordinator->SetMembership(nullptr);
   membership.reset();
+  coordinator.reset();  // before the replica and the services it calls
   if (streams) streams->Stop();
   replica->reset();  // drains queued batches, syncs, closes LMDB
   service.reset();   // answers the waits still parked

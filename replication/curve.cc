@@ -90,8 +90,7 @@ Result<std::pair<std::string, std::string>> GenerateKeyPair() {
   return std::make_pair(std::string(pub, 40), std::string(sec, 40));
 }
 
-Result<CurveKeys> LoadCurveKeys(const std::string& secret_key_file,
-                                const std::string& peer_keys_dir) {
+Result<CurveKeys> LoadCurveKeyPair(const std::string& secret_key_file) {
   DELTAKV_RETURN_IF_ERROR(CheckCurveAvailable());
   CurveKeys keys;
   DELTAKV_ASSIGN_OR_RETURN(keys.secret_key, ReadKeyFile(secret_key_file));
@@ -101,6 +100,12 @@ Result<CurveKeys> LoadCurveKeys(const std::string& secret_key_file,
                                    secret_key_file);
   }
   keys.public_key.assign(pub, 40);
+  return keys;
+}
+
+Result<CurveKeys> LoadCurveKeys(const std::string& secret_key_file,
+                                const std::string& peer_keys_dir) {
+  DELTAKV_ASSIGN_OR_RETURN(CurveKeys keys, LoadCurveKeyPair(secret_key_file));
   std::error_code ec;
   for (const auto& entry :
        std::filesystem::directory_iterator(peer_keys_dir, ec)) {

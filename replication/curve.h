@@ -56,6 +56,9 @@ Result<std::pair<std::string, std::string>> GenerateKeyPair();
 // is not a region id, or one key given for two regions.
 Result<CurveKeys> LoadCurveKeys(const std::string& secret_key_file,
                                 const std::string& peer_keys_dir);
+// Our key pair only (no peer keys): what the nodes of a region cluster
+// share.
+Result<CurveKeys> LoadCurveKeyPair(const std::string& secret_key_file);
 
 // The ZAP User-Id of the connection `m` was received on: with our ZAP
 // handler, the region whose key authenticated the peer. Empty when the

@@ -271,6 +271,24 @@ void Replica::Submit(Op op, Callback done) {
   if (wake) cv_.notify_one();
 }
 
+void Replica::SubmitJoin(std::vector<LoggedDelta> states, Callback done) {
+  Pending p;
+  p.is_remote = true;
+  p.remote.snapshot = true;  // origin empty: a node of this region
+  p.remote.deltas = std::move(states);
+  p.done = std::move(done);
+  std::unique_lock<std::mutex> l(mu_);
+  if (closing_) {
+    l.unlock();
+    p.done(Status::Unavailable("replica is closing"));
+    return;
+  }
+  queue_.push_back(std::move(p));
+  const bool wake = writer_waiting_;
+  l.unlock();
+  if (wake) cv_.notify_one();
+}
+
 Result<OpResult> Replica::Apply(Op op) {
   std::promise<Result<OpResult>> promise;
   auto future = promise.get_future();
@@ -539,6 +557,10 @@ void Replica::CommitBatch(std::vector<Pending>& batch) {
         }
         if (r.ok() && !delta.empty()) {
           r->seq = ++local_seq_;
+          if (p.op.want_delta) {
+            r->delta = delta;
+            r->type = type;
+          }
           Status put =
               txn.Put(Table::kDeltaLog, LogKey(options_.region, r->seq),
                       EncodeLogValue(p.op.key, type, delta));
@@ -648,7 +670,9 @@ Result<OpResult> Replica::ApplyRemoteInTxn(storage::WriteTxn& txn,
                                            const RemoteBatch& b,
                                            bool* storage_failure,
                                            bool* poisoned) {
-  auto applied = GetU64(txn, AppliedKey(b.origin), 0);
+  // States from another node of this region: joined, no watermark.
+  auto applied = b.origin.empty() ? Result<uint64_t>(uint64_t{0})
+                                  : GetU64(txn, AppliedKey(b.origin), 0);
   if (!applied.ok()) {
     *storage_failure = true;
     return applied.status();

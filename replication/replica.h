@@ -86,6 +86,9 @@ struct Op {
   uint64_t index = 0;                // list insert/delete
   uint64_t count = 0;                // list delete
   bool front = false;                // list push: front instead of back
+  // Fill OpResult::delta and type (a region cluster's coordinator ships
+  // the delta to the key's other replicas).
+  bool want_delta = false;
 };
 
 struct OpResult {
@@ -94,6 +97,10 @@ struct OpResult {
   uint64_t changed = 0;  // set add/remove: members added or removed
   bool deleted = false;  // delete: the key held something
   uint64_t seq = 0;      // local sequence number of the delta (0: no delta)
+  // With Op::want_delta: the operation's delta (codec bytes; empty when it
+  // changed nothing) and the key's type.
+  std::string delta;
+  crdt::CrdtType type = crdt::CrdtType::kCounter;
 };
 
 struct RegisterValue {
@@ -262,6 +269,17 @@ class Replica {
   // entry (two regions created the key with different types) is skipped,
   // reported, and the rest applied.
   Status ApplyRemote(RemoteBatch batch);
+
+  // Queues states or deltas from another node of this region (a region
+  // cluster's coordinator, a read repair, a hint): each is joined into its
+  // key, no watermark moves, nothing is logged; `done` runs on the writer
+  // thread once they are durable. Corruption/TooLarge: nothing of the call
+  // is applied; a WrongType entry is skipped and reported after the rest
+  // is applied.
+  void SubmitJoin(std::vector<LoggedDelta> states, Callback done);
+  // The full state of one key (a deleted key's tombstone included), or
+  // nullopt when the key was never written here.
+  Result<std::optional<LoggedDelta>> KeyState(std::string_view key) const;
 
   // The replica id last seen for region `origin` (0: never).
   Result<uint64_t> PeerReplica(const std::string& origin) const;

@@ -37,6 +37,53 @@ Status LoadLive(const storage::ReadTxn& txn, std::string_view key,
   return Status::OK();
 }
 
+// The full state of the key whose header is `h`, as a snapshot sends it.
+// *has_state is false for a key with nothing to send (an empty list, an
+// unknown type).
+Status StateOf(const storage::ReadTxn& txn, const KeyHeader& h,
+               LoggedDelta* out, bool* has_state) {
+  LoggedDelta& e = *out;
+  *has_state = false;
+  e.key = h.full_key;
+  e.type = h.type;
+  switch (h.type) {
+    case CrdtType::kCounter:
+    case CrdtType::kRegister:
+      e.delta = h.payload;
+      break;
+    case CrdtType::kSet: {
+      crdt::AWORSet set;
+      if (!h.payload.empty()) {
+        DELTAKV_RETURN_IF_ERROR(
+            crdt::DecodeContext(h.payload, &set.mutable_context()));
+      }
+      std::string prefix = MemberRecordKey(h.key_id, "");
+      DELTAKV_ASSIGN_OR_RETURN(storage::Cursor mc,
+                               txn.OpenCursor(Table::kRecords));
+      std::vector<Dot> dots;
+      for (bool m = mc.Seek(prefix); m && mc.key().starts_with(prefix);
+           m = mc.Next()) {
+        std::string member;
+        DELTAKV_RETURN_IF_ERROR(DecodeMember(mc.key().substr(prefix.size()),
+                                             mc.value(), &member, &dots));
+        for (const Dot& d : dots) set.InsertDotUnchecked(member, d);
+      }
+      DELTAKV_RETURN_IF_ERROR(mc.status());
+      e.delta = crdt::Encode(set);
+      break;
+    }
+    case CrdtType::kList:
+      DELTAKV_RETURN_IF_ERROR(
+          ReadListBytes(txn, h.key_id, h.payload, &e.delta));
+      if (e.delta.empty()) return Status::OK();
+      break;
+    default:
+      return Status::OK();
+  }
+  *has_state = true;
+  return Status::OK();
+}
+
 }  // namespace
 
 Result<int64_t> Replica::CounterValue(std::string_view key) const {
@@ -173,42 +220,9 @@ Result<SnapshotChunk> Replica::ReadSnapshot(
     KeyHeader h;
     DELTAKV_RETURN_IF_ERROR(DecodeHeader(cur.key(), cur.value(), &h));
     LoggedDelta e;
-    e.key = h.full_key;
-    e.type = h.type;
-    switch (h.type) {
-      case CrdtType::kCounter:
-      case CrdtType::kRegister:
-        e.delta = h.payload;
-        break;
-      case CrdtType::kSet: {
-        crdt::AWORSet set;
-        if (!h.payload.empty()) {
-          DELTAKV_RETURN_IF_ERROR(
-              crdt::DecodeContext(h.payload, &set.mutable_context()));
-        }
-        std::string prefix = MemberRecordKey(h.key_id, "");
-        DELTAKV_ASSIGN_OR_RETURN(storage::Cursor mc,
-                                 txn.OpenCursor(Table::kRecords));
-        std::vector<Dot> dots;
-        for (bool m = mc.Seek(prefix); m && mc.key().starts_with(prefix);
-             m = mc.Next()) {
-          std::string member;
-          DELTAKV_RETURN_IF_ERROR(DecodeMember(mc.key().substr(prefix.size()),
-                                               mc.value(), &member, &dots));
-          for (const Dot& d : dots) set.InsertDotUnchecked(member, d);
-        }
-        DELTAKV_RETURN_IF_ERROR(mc.status());
-        e.delta = crdt::Encode(set);
-        break;
-      }
-      case CrdtType::kList:
-        DELTAKV_RETURN_IF_ERROR(
-            ReadListBytes(txn, h.key_id, h.payload, &e.delta));
-        if (e.delta.empty()) continue;
-        break;
-      default:
-        continue;
-    }
+    bool has_state = false;
+    DELTAKV_RETURN_IF_ERROR(StateOf(txn, h, &e, &has_state));
+    if (!has_state) continue;
     bytes += e.key.size() + e.delta.size();
     chunk.states.push_back(std::move(e));
     if (positions) positions->emplace_back(cur.key());
@@ -221,6 +235,22 @@ Result<SnapshotChunk> Replica::ReadSnapshot(
   }
   DELTAKV_RETURN_IF_ERROR(cur.status());
   return chunk;
+}
+
+Result<std::optional<LoggedDelta>> Replica::KeyState(
+    std::string_view key) const {
+  DELTAKV_RETURN_IF_ERROR(ValidKey(key));
+  DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+  storage::NameSlot slot;
+  DELTAKV_RETURN_IF_ERROR(LocateKey(txn, key, &slot));
+  if (!slot.found) return std::optional<LoggedDelta>();
+  KeyHeader h;
+  DELTAKV_RETURN_IF_ERROR(DecodeHeader(slot.key, slot.value, &h));
+  LoggedDelta e;
+  bool has_state = false;
+  DELTAKV_RETURN_IF_ERROR(StateOf(txn, h, &e, &has_state));
+  if (!has_state) return std::optional<LoggedDelta>();
+  return std::optional<LoggedDelta>(std::move(e));
 }
 
 Result<CrdtType> Replica::TypeOf(std::string_view key) const {

@@ -92,10 +92,19 @@ class Node {
     server_ = std::make_unique<ServerProcess>(Args());
   }
   std::vector<std::string> Args() const {
-    return {
-        "--etcd",     etcd_,     "--node-id",         id_,
-        "--internal", internal_, "--etcd-lease-ttl",  std::to_string(kLeaseTtl),
-        "--zone",     zone_,     "--etcd-timeout-ms", "1000"};
+    return {"--etcd",
+            etcd_,
+            "--node-id",
+            id_,
+            "--internal",
+            internal_,
+            "--etcd-lease-ttl",
+            std::to_string(kLeaseTtl),
+            "--zone",
+            zone_,
+            "--etcd-timeout-ms",
+            "1000",
+            "--insecure-replication"};
   }
   void Restart() { server_->Start(Args()); }
   ServerProcess& server() { return *server_; }

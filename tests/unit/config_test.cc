@@ -130,6 +130,13 @@ TEST_CASE("region cluster options are checked") {
       {"--etcd", "https://127.0.0.1:2379"},
       {"--etcd", ","},
       {"--etcd-lease-ttl", "1"},
+      // A cluster node needs its node-to-node address and the region's keys
+      // (or plaintext said out loud), and is not yet a geo-replicated one.
+      {"--etcd", "http://127.0.0.1:2379", "--insecure-replication"},
+      {"--etcd", "http://127.0.0.1:2379", "--internal", "127.0.0.1:7201"},
+      {"--etcd", "http://127.0.0.1:2379", "--internal", "127.0.0.1:7201",
+       "--insecure-replication", "--repl", "127.0.0.1:7000"},
+      {"--node-timeout-ms", "10"},
   };
   for (const auto& args : bad) {
     int code = -1;
@@ -139,7 +146,8 @@ TEST_CASE("region cluster options are checked") {
   }
   int code = -1;
   auto c = Parse({"--etcd", "http://127.0.0.1:2379,http://10.0.0.2:2379",
-                  "--node-id", "n1", "--replicas", "5", "--zone", "z1"},
+                  "--node-id", "n1", "--replicas", "5", "--zone", "z1",
+                  "--internal", "127.0.0.1:7201", "--insecure-replication"},
                  &code);
   REQUIRE(c);
   CHECK(c->etcd_endpoints.size() == 2);

@@ -1,0 +1,950 @@
+#include "cluster/coordinator.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+
+#include "cluster/membership.h"
+#include "core/ids.h"
+#include "replication/replica.h"
+
+namespace deltakv::cluster {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// The digest of a key's state as a replica holds it (0: not held).
+uint64_t Digest(const std::optional<replication::LoggedDelta>& s) {
+  if (!s) return 0;
+  // The type seeds the hash: equal bytes of two types differ.
+  const uint64_t h = XXH3_64bits_withSeed(s->delta.data(), s->delta.size(),
+                                          static_cast<uint64_t>(s->type));
+  return h == 0 ? 1 : h;
+}
+
+wire::KeyBlob ToBlob(const replication::LoggedDelta& d) {
+  return wire::KeyBlob{d.key, static_cast<uint8_t>(d.type), d.delta};
+}
+
+replication::LoggedDelta FromBlob(const wire::KeyBlob& b) {
+  replication::LoggedDelta d;
+  d.key = b.key;
+  d.type = static_cast<crdt::CrdtType>(b.type);
+  d.delta = b.blob;
+  return d;
+}
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const std::string& s : v) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Coordinator>> Coordinator::Start(
+    replication::Replica* replica, Service* local, CoordinatorOptions options) {
+  std::unique_ptr<Coordinator> c(
+      new Coordinator(replica, local, std::move(options)));
+  Coordinator* raw = c.get();
+  DELTAKV_ASSIGN_OR_RETURN(
+      c->transport_,
+      NodeTransport::Start(c->options_.transport,
+                           [raw](wire::Frame f, NodeTransport::Respond r) {
+                             raw->Serve(std::move(f), std::move(r));
+                           }));
+  c->maintenance_ = std::thread([raw] { raw->MaintenanceLoop(); });
+  return c;
+}
+
+Coordinator::Coordinator(replication::Replica* replica, Service* local,
+                         CoordinatorOptions options)
+    : replica_(replica), local_(local), options_(std::move(options)) {}
+
+Coordinator::~Coordinator() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+    membership_ = nullptr;
+  }
+  cv_.notify_all();
+  maintenance_.join();
+  transport_.reset();  // answers the calls still pending
+}
+
+void Coordinator::SetMembership(Membership* membership) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    membership_ = membership;
+  }
+  Refresh();
+}
+
+// ------------------------------------------------------------- placement
+
+void Coordinator::Refresh() {
+  Membership* m;
+  int64_t revision;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    m = membership_;
+    revision = view_.revision;
+  }
+  if (m == nullptr) return;
+  const ClusterView cv = m->View();
+  std::shared_ptr<const Ring> ring;
+  if (cv.ring_revision != revision) {
+    ring = std::make_shared<const Ring>(m->ring());
+  }
+  std::map<std::string, NodeInfo> nodes;
+  for (const ClusterNodeView& n : cv.nodes) {
+    nodes[n.id] = NodeInfo{n.internal, n.up};
+  }
+  std::vector<std::string> connect;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (ring) {
+      view_.ring = std::move(ring);
+      view_.revision = cv.ring_revision;
+    }
+    for (const auto& [id, n] : nodes) {
+      if (id != options_.node_id && !view_.nodes.contains(id) &&
+          !n.internal.empty()) {
+        connect.push_back(n.internal);
+      }
+    }
+    view_.nodes = std::move(nodes);
+  }
+  for (const std::string& a : connect) transport_->Connect(a);
+}
+
+bool Coordinator::Usable(const std::string& id, const View& v) const {
+  if (id == options_.node_id) return true;
+  auto it = v.nodes.find(id);
+  if (it == v.nodes.end() || !it->second.up || it->second.internal.empty()) {
+    return false;
+  }
+  auto s = suspect_until_.find(id);
+  return s == suspect_until_.end() || s->second <= Clock::now();
+}
+
+Coordinator::Placement Coordinator::Place(const std::string& key) const {
+  Placement p;
+  std::lock_guard<std::mutex> l(mu_);
+  const Ring* ring = view_.ring.get();
+  if (ring == nullptr || ring->empty()) {
+    // Where keys live is not known yet (etcd not reached since start).
+    p.no_ring = true;
+    return p;
+  }
+  const std::vector<std::string> strict =
+      ring->PreferenceList(key, options_.replicas);
+  p.n = strict.size();
+  for (const std::string& id : strict) {
+    if (Usable(id, view_)) {
+      p.targets.push_back(id);
+    } else {
+      p.missing.push_back(id);
+    }
+  }
+  if (!p.missing.empty()) {
+    // Sloppy quorum: the next live nodes clockwise stand in.
+    const std::vector<std::string> live = ring->PreferenceList(
+        key, ring->nodes().size(),
+        [this](const RingNode& n) { return Usable(n.id, view_); });
+    for (const std::string& id : live) {
+      if (p.targets.size() >= p.n) break;
+      if (std::find(strict.begin(), strict.end(), id) == strict.end()) {
+        p.targets.push_back(id);
+      }
+    }
+  }
+  return p;
+}
+
+std::vector<std::string> Coordinator::Targets(const std::string& key) const {
+  return Place(key).targets;
+}
+
+Result<size_t> Coordinator::Quorum(uint32_t asked, uint32_t dflt, size_t n,
+                                   const char* name) const {
+  const uint32_t v = asked == 0 ? dflt : asked;
+  if (v == kAllReplicas) return n;
+  if (v == kQuorum) return n / 2 + 1;
+  if (v > options_.replicas) {
+    return Status::InvalidArgument(
+        std::string(name) + " is " + std::to_string(v) +
+        " but the region keeps " + std::to_string(options_.replicas) +
+        " replicas of each key");
+  }
+  // N is capped by the nodes placed: so is every quorum.
+  return std::max<size_t>(1, std::min<size_t>(v, n));
+}
+
+std::string Coordinator::AddressOf(const std::string& id) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = view_.nodes.find(id);
+  return it == view_.nodes.end() ? std::string() : it->second.internal;
+}
+
+void Coordinator::Succeeded(const std::string& id) {
+  std::lock_guard<std::mutex> l(mu_);
+  suspect_until_.erase(id);
+  auto it = peers_.find(id);
+  if (it != peers_.end()) it->second.backoff = milliseconds(0);
+}
+
+void Coordinator::Failed(const std::string& id) {
+  std::lock_guard<std::mutex> l(mu_);
+  Peer& p = peers_[id];
+  p.backoff = std::clamp(p.backoff * 2, milliseconds(250), milliseconds(5000));
+  suspect_until_[id] = Clock::now() + p.backoff;
+  p.retry_at = Clock::now() + p.backoff;
+}
+
+// ----------------------------------------------------------------- hints
+
+void Coordinator::AddHint(const std::string& id, const wire::KeyBlob& blob) {
+  std::lock_guard<std::mutex> l(mu_);
+  Peer& p = peers_[id];
+  p.hints.push_back(blob);
+  p.hint_bytes += blob.key.size() + blob.blob.size();
+  ++hints_queued_;
+  while (p.hint_bytes > options_.max_hint_bytes && p.hints.size() > 1) {
+    p.hint_bytes -= p.hints.front().key.size() + p.hints.front().blob.size();
+    p.hints.pop_front();
+    ++hints_dropped_;
+  }
+}
+
+void Coordinator::PumpHints() {
+  struct Send {
+    std::string id, address;
+    std::vector<wire::KeyBlob> blobs;
+  };
+  std::vector<Send> sends;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    const auto now = Clock::now();
+    for (auto& [id, p] : peers_) {
+      if (p.hints.empty() || p.in_flight || p.retry_at > now) continue;
+      auto n = view_.nodes.find(id);
+      if (n == view_.nodes.end() || !n->second.up ||
+          n->second.internal.empty()) {
+        continue;
+      }
+      Send s{id, n->second.internal, {}};
+      size_t bytes = 0;
+      for (const wire::KeyBlob& b : p.hints) {
+        if (s.blobs.size() >= 512 || bytes >= (1u << 20)) break;
+        s.blobs.push_back(b);
+        bytes += b.key.size() + b.blob.size();
+      }
+      p.in_flight = true;
+      sends.push_back(std::move(s));
+    }
+  }
+  for (Send& s : sends) {
+    wire::Frame f;
+    f.kind = wire::Kind::kApply;
+    f.blobs = s.blobs;
+    const size_t count = s.blobs.size();
+    transport_->Call(
+        s.address, std::move(f), options_.node_timeout,
+        [this, id = s.id, count](Result<wire::Frame> r) {
+          const bool ok = r.ok() && r->status.ok();
+          {
+            std::lock_guard<std::mutex> l(mu_);
+            Peer& p = peers_[id];
+            p.in_flight = false;
+            if (ok) {
+              // Hints are only appended behind the ones sent.
+              for (size_t i = 0; i < count && !p.hints.empty(); ++i) {
+                p.hint_bytes -=
+                    p.hints.front().key.size() + p.hints.front().blob.size();
+                p.hints.pop_front();
+              }
+              hints_delivered_ += count;
+            }
+          }
+          if (ok) {
+            Succeeded(id);
+            cv_.notify_all();  // more may be waiting
+          } else {
+            Failed(id);
+          }
+        });
+  }
+}
+
+void Coordinator::MaintenanceLoop() {
+  std::unique_lock<std::mutex> l(mu_);
+  while (!stop_) {
+    cv_.wait_for(l, milliseconds(200));
+    if (stop_) break;
+    l.unlock();
+    Refresh();
+    PumpHints();
+    l.lock();
+  }
+}
+
+// ---------------------------------------------------------------- writes
+
+void Coordinator::Write(Service* local, WriteOp op, WriteOptions options,
+                        Service::WriteDone done) {
+  Placement p = Place(op.key);
+  auto w = Quorum(options.w, options_.write_quorum, p.n, "w");
+  if (!w.ok()) return done(w.status());
+  if (p.no_ring) {
+    ++unavailable_;
+    return done(Status::Unavailable(
+        "this node has not read its region's ring from etcd yet; nothing "
+        "was written"));
+  }
+  if (std::find(p.targets.begin(), p.targets.end(), options_.node_id) ==
+      p.targets.end()) {
+    if (p.targets.empty()) {
+      ++unavailable_;
+      return done(Status::Unavailable("no replica of the key is up (" +
+                                      Join(p.missing) +
+                                      " down); nothing was written"));
+    }
+    return ForwardWrite(std::move(p.targets), 0, std::move(op),
+                        std::move(options), std::move(done));
+  }
+  Coordinate(local, std::move(op), std::move(options), std::move(p), *w,
+             std::move(done));
+}
+
+void Coordinator::Coordinate(Service* local, WriteOp op, WriteOptions options,
+                             Placement p, size_t w, Service::WriteDone done) {
+  ++writes_;
+  options.w = 0;
+  op.want_delta = true;
+  const std::string key = op.key;
+  local->Write(
+      std::move(op), std::move(options),
+      [this, key, p = std::move(p), w,
+       done = std::move(done)](Result<WriteResult> r) mutable {
+        if (!r.ok()) return done(r.status());
+        wire::KeyBlob blob{key, r->delta_type, std::move(r->delta)};
+        r->delta.clear();
+        // Replicas that are down get the delta as a hint.
+        for (const std::string& id : p.missing) AddHint(id, blob);
+        std::vector<std::string> others;
+        for (const std::string& id : p.targets) {
+          if (id != options_.node_id) others.push_back(id);
+        }
+        if (blob.blob.empty() || others.empty()) {
+          // Nothing to send (the write changed nothing), or no one to send
+          // it to.
+          if (!blob.blob.empty() && w > 1) {
+            ++unavailable_;
+            return done(Status::Unavailable(
+                "the write is on 1 of " + std::to_string(w) +
+                " replicas asked (w); it will still replicate"));
+          }
+          return done(std::move(r).value());
+        }
+        struct State {
+          std::mutex mu;
+          size_t acks = 1, answers = 0, expected = 0, needed = 0;
+          bool answered = false;
+          WriteResult result;
+          Service::WriteDone done;
+        };
+        auto st = std::make_shared<State>();
+        st->needed = w;
+        st->expected = others.size();
+        st->result = std::move(r).value();
+        st->done = std::move(done);
+        if (w <= 1) {
+          st->answered = true;
+          st->done(st->result);
+        }
+        for (const std::string& id : others) {
+          const std::string address = AddressOf(id);
+          wire::Frame f;
+          f.kind = wire::Kind::kApply;
+          f.blobs = {blob};
+          transport_->Call(
+              address, std::move(f), options_.node_timeout,
+              [this, st, id, blob](Result<wire::Frame> reply) {
+                const bool ok = reply.ok() && reply->status.ok();
+                if (ok) {
+                  Succeeded(id);
+                } else {
+                  // Kept until the node takes it.
+                  AddHint(id, blob);
+                  if (!reply.ok() || reply->status.code() != Code::kTooLarge) {
+                    Failed(id);
+                  }
+                }
+                Service::WriteDone answer;
+                Result<WriteResult> out = Status::OK();
+                {
+                  std::lock_guard<std::mutex> l(st->mu);
+                  ++st->answers;
+                  if (ok) ++st->acks;
+                  if (st->answered) return;
+                  if (st->acks >= st->needed) {
+                    out = st->result;
+                  } else if (st->answers == st->expected) {
+                    out = Status::Unavailable(
+                        "the write is on " + std::to_string(st->acks) + " of " +
+                        std::to_string(st->needed) +
+                        " replicas asked (w); it will still replicate");
+                    ++unavailable_;
+                  } else {
+                    return;
+                  }
+                  st->answered = true;
+                  answer = std::move(st->done);
+                }
+                answer(std::move(out));
+              });
+        }
+      });
+}
+
+void Coordinator::ForwardWrite(std::vector<std::string> targets, size_t next,
+                               WriteOp op, WriteOptions options,
+                               Service::WriteDone done) {
+  ++forwarded_;
+  const std::string id = targets[next];
+  wire::Frame f;
+  f.kind = wire::Kind::kWrite;
+  f.write = op;
+  f.w = options.w;
+  f.timeout_ms = static_cast<uint32_t>(options_.node_timeout.count());
+  transport_->Call(AddressOf(id), std::move(f), 2 * options_.node_timeout,
+                   [this, targets = std::move(targets), next, id,
+                    op = std::move(op), options = std::move(options),
+                    done = std::move(done)](Result<wire::Frame> r) mutable {
+                     if (r.ok()) {
+                       Succeeded(id);
+                       if (!r->status.ok()) return done(r->status);
+                       return done(std::move(r->write_result));
+                     }
+                     Failed(id);
+                     // Not sent (not connected): nothing was applied, another
+                     // replica may take it. Sent and unanswered: the outcome is
+                     // unknown.
+                     if (r.status().code() == Code::kUnavailable &&
+                         next + 1 < targets.size()) {
+                       return ForwardWrite(std::move(targets), next + 1,
+                                           std::move(op), std::move(options),
+                                           std::move(done));
+                     }
+                     ++unavailable_;
+                     done(Status::Unavailable(
+                         "forwarded to node " + id +
+                         ", which did not answer (" + r.status().message() +
+                         "); the write may or may not have been applied"));
+                   });
+}
+
+// ----------------------------------------------------------------- reads
+
+void Coordinator::Read(Service* local, ReadOp op, ReadOptions options,
+                       Service::ReadDone done) {
+  Placement p = Place(op.key);
+  if (!options.after.empty()) {
+    // A causal token from a write through another node: read every live
+    // replica, so a node that has the write answers (docs/cluster.md).
+    options.after = ClusterService::OwnPart(options.after, replica_->region(),
+                                            replica_->replica_id().ToString());
+    options.r = kAllReplicas;
+  }
+  auto r = Quorum(options.r, options_.read_quorum, p.n, "r");
+  if (!r.ok()) return done(r.status());
+  if (p.no_ring) {
+    ++unavailable_;
+    return done(Status::Unavailable(
+        "this node has not read its region's ring from etcd yet"));
+  }
+  if (std::find(p.targets.begin(), p.targets.end(), options_.node_id) ==
+      p.targets.end()) {
+    if (p.targets.empty()) {
+      ++unavailable_;
+      return done(Status::Unavailable("no replica of the key is up (" +
+                                      Join(p.missing) + " down)"));
+    }
+    return ForwardRead(std::move(p.targets), 0, std::move(op),
+                       std::move(options), std::move(done));
+  }
+  CoordinateRead(local, std::move(op), std::move(options), std::move(p), *r,
+                 std::move(done));
+}
+
+void Coordinator::CoordinateRead(Service* local, ReadOp op, ReadOptions options,
+                                 Placement p, size_t r,
+                                 Service::ReadDone done) {
+  ++reads_;
+  options.r = 0;
+  std::vector<std::string> others;
+  for (const std::string& id : p.targets) {
+    if (id != options_.node_id) others.push_back(id);
+  }
+  if (r <= 1) {
+    return local->Read(std::move(op), std::move(options), std::move(done));
+  }
+  if (others.size() + 1 < r) {
+    ++unavailable_;
+    return done(Status::Unavailable(
+        std::to_string(others.size() + 1) + " of the " + std::to_string(r) +
+        " replicas asked (r) are up" +
+        (p.missing.empty() ? "" : " (" + Join(p.missing) + " down)")));
+  }
+  auto own = replica_->KeyState(op.key);
+  if (!own.ok()) return done(own.status());
+  struct State {
+    std::mutex mu;
+    size_t needed = 0, answers = 0, expected = 0;
+    bool decided = false;
+    uint64_t own_digest = 0;
+    std::vector<std::pair<std::string, uint64_t>> digests;  // id, digest
+    Service* local;
+    ReadOp op;
+    ReadOptions options;
+    Service::ReadDone done;
+  };
+  auto st = std::make_shared<State>();
+  st->needed = r - 1;
+  st->expected = others.size();
+  st->own_digest = Digest(*own);
+  st->local = local;
+  st->op = std::move(op);
+  st->options = std::move(options);
+  st->done = std::move(done);
+  const std::string key = st->op.key;
+  for (const std::string& id : others) {
+    wire::Frame f;
+    f.kind = wire::Kind::kDigest;
+    f.key = key;
+    transport_->Call(
+        AddressOf(id), std::move(f), options_.node_timeout,
+        [this, st, id, key](Result<wire::Frame> reply) {
+          const bool ok = reply.ok() && reply->status.ok();
+          if (ok) {
+            Succeeded(id);
+          } else if (!reply.ok()) {
+            Failed(id);
+          }
+          std::vector<std::pair<std::string, uint64_t>> digests;
+          Service::ReadDone failed;
+          std::string why;
+          {
+            std::lock_guard<std::mutex> l(st->mu);
+            ++st->answers;
+            if (st->decided) return;
+            if (ok) {
+              st->digests.emplace_back(
+                  id, reply->blobs.empty() ? 0 : reply->digest);
+            }
+            if (st->digests.size() < st->needed) {
+              if (st->answers < st->expected) return;
+              st->decided = true;
+              failed = std::move(st->done);
+              why = std::to_string(st->digests.size() + 1) + " of the " +
+                    std::to_string(st->needed + 1) +
+                    " replicas asked (r) answered in time";
+            } else {
+              st->decided = true;
+              digests = st->digests;
+            }
+          }
+          if (failed) {
+            ++unavailable_;
+            return failed(Status::Unavailable(why));
+          }
+          std::vector<std::string> behind;
+          for (const auto& [node, digest] : digests) {
+            if (digest != st->own_digest) behind.push_back(node);
+          }
+          if (behind.empty()) {
+            return st->local->Read(std::move(st->op), std::move(st->options),
+                                   std::move(st->done));
+          }
+          // They differ: fetch their states, join them here, then send
+          // the joined state to each of them (read repair).
+          struct Fetch {
+            std::mutex mu;
+            size_t left = 0;
+            std::vector<replication::LoggedDelta> states;
+          };
+          auto fetch = std::make_shared<Fetch>();
+          fetch->left = behind.size();
+          for (const std::string& node : behind) {
+            wire::Frame g;
+            g.kind = wire::Kind::kState;
+            g.key = key;
+            transport_->Call(
+                AddressOf(node), std::move(g), options_.node_timeout,
+                [this, st, fetch, behind, key](Result<wire::Frame> s) {
+                  bool last;
+                  {
+                    std::lock_guard<std::mutex> l(fetch->mu);
+                    if (s.ok() && s->status.ok() && !s->blobs.empty() &&
+                        s->blobs[0].key == key) {
+                      fetch->states.push_back(FromBlob(s->blobs[0]));
+                    }
+                    last = --fetch->left == 0;
+                  }
+                  if (!last) return;
+                  auto answer = [this, st, behind,
+                                 key](Result<replication::OpResult> j) {
+                    if (!j.ok()) return st->done(j.status());
+                    auto joined = replica_->KeyState(key);
+                    if (joined.ok() && *joined) {
+                      for (const std::string& stale : behind) {
+                        wire::Frame a;
+                        a.kind = wire::Kind::kApply;
+                        a.blobs = {ToBlob(**joined)};
+                        ++repairs_;
+                        transport_->Call(AddressOf(stale), std::move(a),
+                                         options_.node_timeout,
+                                         [](Result<wire::Frame>) {});
+                      }
+                    }
+                    st->local->Read(std::move(st->op), std::move(st->options),
+                                    std::move(st->done));
+                  };
+                  if (fetch->states.empty()) {
+                    return answer(replication::OpResult{});
+                  }
+                  replica_->SubmitJoin(std::move(fetch->states),
+                                       std::move(answer));
+                });
+          }
+        });
+  }
+}
+
+void Coordinator::ForwardRead(std::vector<std::string> targets, size_t next,
+                              ReadOp op, ReadOptions options,
+                              Service::ReadDone done) {
+  ++forwarded_;
+  const std::string id = targets[next];
+  wire::Frame f;
+  f.kind = wire::Kind::kRead;
+  f.read = op;
+  f.r = options.r;
+  f.timeout_ms = static_cast<uint32_t>(options_.node_timeout.count());
+  transport_->Call(
+      AddressOf(id), std::move(f), 2 * options_.node_timeout,
+      [this, targets = std::move(targets), next, id, op = std::move(op),
+       options = std::move(options),
+       done = std::move(done)](Result<wire::Frame> r) mutable {
+        if (r.ok()) {
+          Succeeded(id);
+          if (!r->status.ok()) return done(r->status);
+          return done(std::move(r->read_result));
+        }
+        Failed(id);
+        // Reads change nothing: any other replica may answer.
+        if (next + 1 < targets.size()) {
+          return ForwardRead(std::move(targets), next + 1, std::move(op),
+                             std::move(options), std::move(done));
+        }
+        ++unavailable_;
+        done(Status::Unavailable("no replica of the key answered (" +
+                                 r.status().message() + ")"));
+      });
+}
+
+// ------------------------------------------------------------------ scans
+
+void Coordinator::Scan(Service* local, std::string prefix, std::string after,
+                       size_t limit, Service::ScanDone done) {
+  std::vector<std::string> addresses;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [id, n] : view_.nodes) {
+      if (id != options_.node_id && Usable(id, view_)) {
+        addresses.push_back(n.internal);
+      }
+    }
+  }
+  struct State {
+    std::mutex mu;
+    size_t left = 0;
+    std::vector<ScanResult> pages;
+    size_t limit = 0;
+    Service::ScanDone done;
+  };
+  auto st = std::make_shared<State>();
+  st->left = addresses.size() + 1;
+  st->limit = limit;
+  st->done = std::move(done);
+  // Merges the pages: keys are complete up to the smallest position a node
+  // stopped at; duplicates (replicas) are one key.
+  auto finish = [st] {
+    std::map<std::string, KeyEntry> merged;  // by position
+    std::optional<std::string> bound;
+    for (ScanResult& page : st->pages) {
+      if (page.next && (!bound || *page.next < *bound)) bound = page.next;
+      for (KeyEntry& e : page.keys) merged.emplace(e.position, std::move(e));
+    }
+    ScanResult out;
+    for (auto& [position, e] : merged) {
+      if (bound && position > *bound) break;
+      if (out.keys.size() == st->limit) {
+        out.next = out.keys.back().position;
+        break;
+      }
+      out.keys.push_back(std::move(e));
+    }
+    if (!out.next && bound) out.next = bound;
+    st->done(std::move(out));
+  };
+  auto add = [st, finish](Result<ScanResult> page) {
+    bool last;
+    {
+      std::lock_guard<std::mutex> l(st->mu);
+      if (page.ok()) st->pages.push_back(std::move(page).value());
+      last = --st->left == 0;
+    }
+    if (last) finish();
+  };
+  for (const std::string& a : addresses) {
+    wire::Frame f;
+    f.kind = wire::Kind::kScan;
+    f.prefix = prefix;
+    f.after = after;
+    f.limit = limit;
+    transport_->Call(a, std::move(f), options_.node_timeout,
+                     [add](Result<wire::Frame> r) {
+                       if (!r.ok()) return add(r.status());
+                       if (!r->status.ok()) return add(r->status);
+                       add(std::move(r->scan_result));
+                     });
+  }
+  local->Scan(std::move(prefix), std::move(after), limit,
+              [add, st](Result<ScanResult> page) {
+                if (!page.ok()) {
+                  // This node's own failure (a bad argument) is the answer.
+                  std::lock_guard<std::mutex> l(st->mu);
+                  if (page.status().code() == Code::kInvalidArgument) {
+                    st->pages.clear();
+                  }
+                }
+                add(std::move(page));
+              });
+}
+
+// ---------------------------------------------- requests from other nodes
+
+void Coordinator::Serve(wire::Frame request, NodeTransport::Respond respond) {
+  auto status_only = [respond](Status s) {
+    wire::Frame reply;
+    reply.status = std::move(s);
+    respond(std::move(reply));
+  };
+  switch (request.kind) {
+    case wire::Kind::kApply: {
+      std::vector<replication::LoggedDelta> states;
+      states.reserve(request.blobs.size());
+      for (const wire::KeyBlob& b : request.blobs) {
+        if (b.key.empty() || b.key.size() > replication::kMaxKeyBytes) {
+          return status_only(Status::InvalidArgument("bad key in apply"));
+        }
+        states.push_back(FromBlob(b));
+      }
+      replica_->SubmitJoin(std::move(states),
+                           [status_only](Result<replication::OpResult> r) {
+                             status_only(r.status());
+                           });
+      return;
+    }
+    case wire::Kind::kDigest:
+    case wire::Kind::kState: {
+      auto s = replica_->KeyState(request.key);
+      wire::Frame reply;
+      if (!s.ok()) {
+        reply.status = s.status();
+      } else if (*s) {
+        reply.digest = Digest(*s);
+        reply.blobs.push_back(ToBlob(**s));
+        if (request.kind == wire::Kind::kDigest) reply.blobs[0].blob.clear();
+      }
+      respond(std::move(reply));
+      return;
+    }
+    case wire::Kind::kWrite: {
+      // Coordinated here, even if this node's ring no longer names it.
+      WriteOptions options;
+      options.w = request.w;
+      options.want_token = true;
+      Placement p = Place(request.write.key);
+      if (std::find(p.targets.begin(), p.targets.end(), options_.node_id) ==
+          p.targets.end()) {
+        p.targets.insert(p.targets.begin(), options_.node_id);
+      }
+      auto w = Quorum(options.w, options_.write_quorum, p.n, "w");
+      if (!w.ok()) return status_only(w.status());
+      Coordinate(local_, std::move(request.write), std::move(options),
+                 std::move(p), *w, [respond](Result<WriteResult> r) {
+                   wire::Frame reply;
+                   if (r.ok()) {
+                     reply.write_result = std::move(r).value();
+                   } else {
+                     reply.status = r.status();
+                   }
+                   respond(std::move(reply));
+                 });
+      return;
+    }
+    case wire::Kind::kRead: {
+      ReadOptions options;
+      options.r = request.r;
+      Placement p = Place(request.read.key);
+      if (std::find(p.targets.begin(), p.targets.end(), options_.node_id) ==
+          p.targets.end()) {
+        p.targets.insert(p.targets.begin(), options_.node_id);
+      }
+      auto r = Quorum(options.r, options_.read_quorum, p.n, "r");
+      if (!r.ok()) return status_only(r.status());
+      CoordinateRead(local_, std::move(request.read), std::move(options),
+                     std::move(p), *r, [respond](Result<ReadResult> res) {
+                       wire::Frame reply;
+                       if (res.ok()) {
+                         reply.read_result = std::move(res).value();
+                       } else {
+                         reply.status = res.status();
+                       }
+                       respond(std::move(reply));
+                     });
+      return;
+    }
+    case wire::Kind::kScan: {
+      if (request.limit == 0 || request.limit > 100000) {
+        return status_only(Status::InvalidArgument("scan limit out of range"));
+      }
+      local_->Scan(request.prefix, request.after,
+                   static_cast<size_t>(request.limit),
+                   [respond](Result<ScanResult> r) {
+                     wire::Frame reply;
+                     if (r.ok()) {
+                       reply.scan_result = std::move(r).value();
+                     } else {
+                       reply.status = r.status();
+                     }
+                     respond(std::move(reply));
+                   });
+      return;
+    }
+    case wire::Kind::kReply:
+      return status_only(Status::InvalidArgument("not a request"));
+  }
+}
+
+// ----------------------------------------------------------------- status
+
+CoordinatorStats Coordinator::Stats() const {
+  CoordinatorStats s;
+  s.forwarded = forwarded_.load();
+  s.coordinated_writes = writes_.load();
+  s.coordinated_reads = reads_.load();
+  s.unavailable = unavailable_.load();
+  s.read_repairs = repairs_.load();
+  s.hints_queued = hints_queued_.load();
+  s.hints_delivered = hints_delivered_.load();
+  s.hints_dropped = hints_dropped_.load();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [id, p] : peers_) s.hints_pending += p.hints.size();
+  }
+  s.transport = transport_->Stats();
+  return s;
+}
+
+std::string Coordinator::RenderMetrics() const {
+  const CoordinatorStats s = Stats();
+  std::string out;
+  auto counter = [&out](const char* name, const char* help, uint64_t v,
+                        const char* type = "counter") {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name +
+           " " + type + "\n" + name + " " + std::to_string(v) + "\n";
+  };
+  counter("deltakv_cluster_forwarded_total",
+          "Requests forwarded to a replica of their key.", s.forwarded);
+  counter("deltakv_cluster_coordinated_writes_total",
+          "Writes this node coordinated as a replica of their key.",
+          s.coordinated_writes);
+  counter("deltakv_cluster_coordinated_reads_total",
+          "Reads this node coordinated as a replica of their key.",
+          s.coordinated_reads);
+  counter("deltakv_cluster_unavailable_total",
+          "Requests answered 503: fewer replicas than asked in time.",
+          s.unavailable);
+  counter("deltakv_cluster_read_repairs_total",
+          "Joined states sent to replicas that were behind.", s.read_repairs);
+  counter("deltakv_cluster_hints_queued_total",
+          "Deltas kept for a replica that was down or failing.",
+          s.hints_queued);
+  counter("deltakv_cluster_hints_delivered_total",
+          "Hints a replica took once it was back.", s.hints_delivered);
+  counter("deltakv_cluster_hints_dropped_total",
+          "Hints dropped past --max-hint-bytes.", s.hints_dropped);
+  counter("deltakv_cluster_hints_pending", "Hints waiting for their replica.",
+          s.hints_pending, "gauge");
+  counter("deltakv_cluster_node_requests_out_total",
+          "Requests sent to other nodes.", s.transport.requests_out);
+  counter("deltakv_cluster_node_requests_in_total",
+          "Requests received from other nodes.", s.transport.requests_in);
+  counter("deltakv_cluster_node_timeouts_total",
+          "Requests to other nodes that got no answer in time.",
+          s.transport.timeouts);
+  counter("deltakv_cluster_node_send_failures_total",
+          "Requests that could not be sent (node not connected).",
+          s.transport.send_failures);
+  counter("deltakv_cluster_node_malformed_total",
+          "Node frames refused as malformed.", s.transport.malformed);
+  return out;
+}
+
+// ------------------------------------------------------------------ tokens
+
+std::string ClusterService::OwnPart(const std::string& token,
+                                    const std::string& region,
+                                    const std::string& replica) {
+  std::string out;
+  size_t start = 0;
+  while (start <= token.size()) {
+    size_t comma = token.find(',', start);
+    std::string_view part(
+        token.data() + start,
+        (comma == std::string::npos ? token.size() : comma) - start);
+    const size_t c1 = part.find(':');
+    const size_t c2 = part.rfind(':');
+    const bool other_node = c1 != std::string_view::npos && c2 > c1 &&
+                            part.substr(0, c1) == region &&
+                            part.substr(c1 + 1, c2 - c1 - 1) != replica;
+    if (!other_node) {
+      if (!out.empty()) out += ',';
+      out += part;
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+void ClusterService::AwaitToken(std::string token,
+                                std::chrono::milliseconds timeout,
+                                std::shared_ptr<Cancellation> cancel,
+                                std::function<void(Status)> done) {
+  // Entries of other nodes of this region: their writes are read through
+  // every live replica (Read with after); what is left is this node's.
+  const RegionStatus region = local_->Region();
+  std::string own = OwnPart(token, region.region, region.replica_id);
+  if (own.empty()) return done(Status::OK());
+  local_->AwaitToken(std::move(own), timeout, std::move(cancel),
+                     std::move(done));
+}
+
+}  // namespace deltakv::cluster
