@@ -209,20 +209,48 @@ void Coordinator::Failed(const std::string& id) {
 void Coordinator::AddHint(const std::string& id, const wire::KeyBlob& blob) {
   std::lock_guard<std::mutex> l(mu_);
   Peer& p = peers_[id];
-  p.hints.push_back(blob);
+  p.hints.emplace_back(p.next_hint++, blob);
   p.hint_bytes += blob.key.size() + blob.blob.size();
   ++hints_queued_;
   while (p.hint_bytes > options_.max_hint_bytes && p.hints.size() > 1) {
-    p.hint_bytes -= p.hints.front().key.size() + p.hints.front().blob.size();
+    const wire::KeyBlob& old = p.hints.front().second;
+    p.hint_bytes -= old.key.size() + old.blob.size();
     p.hints.pop_front();
     ++hints_dropped_;
   }
+}
+
+Coordinator::Delivery Coordinator::Classify(const std::string& id,
+                                            const Result<wire::Frame>& reply) {
+  if (!reply.ok()) {
+    Failed(id);
+    return Delivery::kRetry;
+  }
+  const Status& s = reply->status;
+  if (s.ok() || s.code() == Code::kWrongType) {
+    // WrongType: the node holds the key with another type (two
+    // coordinators created it concurrently); the rest was joined.
+    Succeeded(id);
+    return s.ok() ? Delivery::kTaken : Delivery::kRefused;
+  }
+  if (s.code() == Code::kUnavailable || s.code() == Code::kIOError) {
+    Failed(id);  // its storage is full or closing: later
+    return Delivery::kRetry;
+  }
+  // A delta the node cannot take (it cannot decode it, it is too large):
+  // sending it again would not help.
+  if (options_.log) {
+    options_.log(true, "node " + id + " refused a delta: " + s.ToString());
+  }
+  Succeeded(id);
+  return Delivery::kRefused;
 }
 
 void Coordinator::PumpHints() {
   struct Send {
     std::string id, address;
     std::vector<wire::KeyBlob> blobs;
+    uint64_t through = 0;  // the last hint number sent
   };
   std::vector<Send> sends;
   {
@@ -235,11 +263,12 @@ void Coordinator::PumpHints() {
           n->second.internal.empty()) {
         continue;
       }
-      Send s{id, n->second.internal, {}};
+      Send s{id, n->second.internal, {}, 0};
       size_t bytes = 0;
-      for (const wire::KeyBlob& b : p.hints) {
+      for (const auto& [number, b] : p.hints) {
         if (s.blobs.size() >= 512 || bytes >= (1u << 20)) break;
         s.blobs.push_back(b);
+        s.through = number;
         bytes += b.key.size() + b.blob.size();
       }
       p.in_flight = true;
@@ -249,32 +278,27 @@ void Coordinator::PumpHints() {
   for (Send& s : sends) {
     wire::Frame f;
     f.kind = wire::Kind::kApply;
-    f.blobs = s.blobs;
-    const size_t count = s.blobs.size();
+    f.blobs = std::move(s.blobs);
     transport_->Call(
         s.address, std::move(f), options_.node_timeout,
-        [this, id = s.id, count](Result<wire::Frame> r) {
-          const bool ok = r.ok() && r->status.ok();
+        [this, id = s.id, through = s.through](Result<wire::Frame> r) {
+          const Delivery d = Classify(id, r);
           {
             std::lock_guard<std::mutex> l(mu_);
             Peer& p = peers_[id];
             p.in_flight = false;
-            if (ok) {
-              // Hints are only appended behind the ones sent.
-              for (size_t i = 0; i < count && !p.hints.empty(); ++i) {
-                p.hint_bytes -=
-                    p.hints.front().key.size() + p.hints.front().blob.size();
+            if (d != Delivery::kRetry) {
+              // Only the hints sent go (others may have been added behind
+              // them, or dropped from the front meanwhile).
+              while (!p.hints.empty() && p.hints.front().first <= through) {
+                const wire::KeyBlob& b = p.hints.front().second;
+                p.hint_bytes -= b.key.size() + b.blob.size();
                 p.hints.pop_front();
+                ++(d == Delivery::kTaken ? hints_delivered_ : hints_dropped_);
               }
-              hints_delivered_ += count;
             }
           }
-          if (ok) {
-            Succeeded(id);
-            cv_.notify_all();  // more may be waiting
-          } else {
-            Failed(id);
-          }
+          if (d != Delivery::kRetry) cv_.notify_all();  // more may wait
         });
   }
 }
@@ -373,16 +397,9 @@ void Coordinator::Coordinate(Service* local, WriteOp op, WriteOptions options,
           transport_->Call(
               address, std::move(f), options_.node_timeout,
               [this, st, id, blob](Result<wire::Frame> reply) {
-                const bool ok = reply.ok() && reply->status.ok();
-                if (ok) {
-                  Succeeded(id);
-                } else {
-                  // Kept until the node takes it.
-                  AddHint(id, blob);
-                  if (!reply.ok() || reply->status.code() != Code::kTooLarge) {
-                    Failed(id);
-                  }
-                }
+                const Delivery d = Classify(id, reply);
+                const bool ok = d == Delivery::kTaken;
+                if (d == Delivery::kRetry) AddHint(id, blob);  // kept
                 Service::WriteDone answer;
                 Result<WriteResult> out = Status::OK();
                 {
@@ -889,7 +906,9 @@ std::string Coordinator::RenderMetrics() const {
   counter("deltakv_cluster_hints_delivered_total",
           "Hints a replica took once it was back.", s.hints_delivered);
   counter("deltakv_cluster_hints_dropped_total",
-          "Hints dropped past --max-hint-bytes.", s.hints_dropped);
+          "Hints dropped: past --max-hint-bytes, or refused for good by "
+          "their node.",
+          s.hints_dropped);
   counter("deltakv_cluster_hints_pending", "Hints waiting for their replica.",
           s.hints_pending, "gauge");
   counter("deltakv_cluster_node_requests_out_total",
@@ -904,6 +923,9 @@ std::string Coordinator::RenderMetrics() const {
           s.transport.send_failures);
   counter("deltakv_cluster_node_malformed_total",
           "Node frames refused as malformed.", s.transport.malformed);
+  counter("deltakv_cluster_node_busy_total",
+          "Requests from other nodes refused: too many queued.",
+          s.transport.busy);
   return out;
 }
 

@@ -116,7 +116,8 @@ class Coordinator {
   };
   // Per node that is down or failing: its hints and its backoff.
   struct Peer {
-    std::deque<wire::KeyBlob> hints;
+    std::deque<std::pair<uint64_t, wire::KeyBlob>> hints;  // by number
+    uint64_t next_hint = 1;
     size_t hint_bytes = 0;
     bool in_flight = false;
     std::chrono::steady_clock::time_point retry_at{};
@@ -134,6 +135,11 @@ class Coordinator {
   void Succeeded(const std::string& id);
   void Failed(const std::string& id);
   void AddHint(const std::string& id, const wire::KeyBlob& blob);
+  // What an apply's answer means for its delta: taken (joined, or refused
+  // for good, e.g. a key of another type there), or to be sent again
+  // (no answer, or the node's storage is full or closing).
+  enum class Delivery { kTaken, kRefused, kRetry };
+  Delivery Classify(const std::string& id, const Result<wire::Frame>& reply);
   void PumpHints();
   void Refresh();
   void MaintenanceLoop();

@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 #include <zmq.hpp>
@@ -39,6 +40,26 @@ struct Incoming {
   std::string bytes;
 };
 
+// Requests waiting for a handler thread at most; beyond, they are answered
+// Unavailable at once (a flood from one node cannot grow memory).
+constexpr size_t kMaxQueuedRequests = 16384;
+
+// The error reply to the request `bytes`, when its id can be read.
+std::optional<std::string> ErrorReply(std::string_view bytes, Status s) {
+  if (bytes.size() < wire::kHeaderBytes) return std::nullopt;
+  wire::Frame reply;
+  reply.kind = wire::Kind::kReply;
+  for (int i = 0; i < 8; ++i) {
+    reply.id |= uint64_t{static_cast<uint8_t>(bytes[3 + i])} << (8 * i);
+  }
+  const uint8_t kind = static_cast<uint8_t>(bytes[2]);
+  reply.request = kind >= 1 && kind < wire::kMaxKind
+                      ? static_cast<wire::Kind>(kind)
+                      : wire::Kind::kApply;
+  reply.status = std::move(s);
+  return wire::Encode(reply);
+}
+
 }  // namespace
 
 struct NodeTransport::Impl {
@@ -67,7 +88,7 @@ struct NodeTransport::Impl {
 
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> requests_in{0}, requests_out{0}, timeouts{0},
-      send_failures{0}, malformed{0}, bytes_in{0}, bytes_out{0};
+      send_failures{0}, malformed{0}, bytes_in{0}, bytes_out{0}, busy{0};
   std::thread io;
   std::vector<std::thread> workers;
 
@@ -225,11 +246,30 @@ void NodeTransport::Impl::HandleRouter() {
     Incoming in;
     in.routing_id.assign(parts[0].data<char>(), parts[0].size());
     in.bytes.assign(parts[1].data<char>(), parts[1].size());
+    bool queued = false;
     {
       std::lock_guard<std::mutex> l(work_mu);
-      work.push_back(std::move(in));
+      if (work.size() < kMaxQueuedRequests) {
+        work.push_back(std::move(in));
+        queued = true;
+      }
     }
-    work_cv.notify_one();
+    if (queued) {
+      work_cv.notify_one();
+      continue;
+    }
+    ++busy;
+    auto reply = ErrorReply(in.bytes, Status::Unavailable(
+                                          "node busy: too many requests queued"));
+    if (!reply) continue;
+    try {
+      zmq::message_t id(in.routing_id.data(), in.routing_id.size());
+      zmq::message_t body(reply->data(), reply->size());
+      if (router->send(id, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+        (void)router->send(body, zmq::send_flags::dontwait);
+      }
+    } catch (const zmq::error_t&) {
+    }
   }
 }
 
@@ -289,22 +329,13 @@ void NodeTransport::Impl::WorkerLoop() {
                 (f.ok() ? std::string("a reply") : f.status().ToString()));
       }
       // An id we could read gets an answer, so the caller need not wait.
-      if (in.bytes.size() >= wire::kHeaderBytes) {
-        wire::Frame reply;
-        reply.kind = wire::Kind::kReply;
-        for (int i = 0; i < 8; ++i) {
-          reply.id |= uint64_t{static_cast<uint8_t>(in.bytes[3 + i])}
-                      << (8 * i);
-        }
-        const uint8_t kind = static_cast<uint8_t>(in.bytes[2]);
-        reply.request = kind >= 1 && kind < wire::kMaxKind
-                            ? static_cast<wire::Kind>(kind)
-                            : wire::Kind::kApply;
-        reply.status =
-            f.ok() ? Status::InvalidArgument("not a request") : f.status();
+      auto reply = ErrorReply(
+          in.bytes, f.ok() ? Status::InvalidArgument("not a request")
+                           : f.status());
+      if (reply) {
         Outgoing o;
         o.routing_id = std::move(in.routing_id);
-        o.bytes = wire::Encode(reply);
+        o.bytes = std::move(*reply);
         std::lock_guard<std::mutex> l(mu);
         if (stopped) continue;
         out.push_back(std::move(o));
@@ -512,6 +543,7 @@ NodeTransportStats NodeTransport::Stats() const {
   s.malformed = impl_->malformed.load();
   s.bytes_in = impl_->bytes_in.load();
   s.bytes_out = impl_->bytes_out.load();
+  s.busy = impl_->busy.load();
   return s;
 }
 

@@ -40,6 +40,7 @@ struct NodeTransportStats {
   uint64_t requests_in = 0, requests_out = 0;
   uint64_t timeouts = 0, send_failures = 0, malformed = 0;
   uint64_t bytes_in = 0, bytes_out = 0;
+  uint64_t busy = 0;  // requests refused: too many queued
 };
 
 class NodeTransport {

@@ -219,6 +219,25 @@ TEST_CASE(
     CHECK(q.body["value"] == 5);
   }
   CHECK(through_other == 40);
+
+  // A causal token from a write through one node: a read with it through
+  // any other node sees the write (w=1: the other replicas may not have it
+  // yet; the read asks every live replica).
+  for (int i = 0; i < 10; ++i) {
+    const std::string key = "token-" + std::to_string(i);
+    Node* via = region.nodes[static_cast<size_t>(i) % 4].get();
+    Answer w = Call(via->url(), "PUT", "/v1/register/" + key + "?w=1",
+                    json{{"value", i}}.dump());
+    REQUIRE(w.status == 200);
+    const std::string token = w.body["token"].get<std::string>();
+    for (auto& n : region.nodes) {
+      Answer r = Call(n->url(), "GET",
+                      "/v1/register/" + key + "?r=1&timeout_ms=2000&after=" +
+                          token);
+      CHECK(r.status == 200);
+      CHECK(r.body["value"] == i);
+    }
+  }
   CHECK(Metric(region.nodes[0]->url(), "deltakv_cluster_forwarded_total") >= 0);
 
   // w and r are checked: above N, or not a number, is a 400.
