@@ -42,6 +42,22 @@ std::string Join(const std::vector<std::string>& v) {
   return out;
 }
 
+// Answers a forwarded request with `field` of the reply set from the
+// result, or with its error.
+template <typename T>
+std::function<void(Result<T>)> ReplyWith(NodeTransport::Respond respond,
+                                         T wire::Frame::*field) {
+  return [respond = std::move(respond), field](Result<T> r) {
+    wire::Frame reply;
+    if (r.ok()) {
+      reply.*field = std::move(r).value();
+    } else {
+      reply.status = r.status();
+    }
+    respond(std::move(reply));
+  };
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Coordinator>> Coordinator::Start(
@@ -160,6 +176,15 @@ Coordinator::Placement Coordinator::Place(const std::string& key) const {
         p.targets.push_back(id);
       }
     }
+  }
+  return p;
+}
+
+Coordinator::Placement Coordinator::PlaceHere(const std::string& key) const {
+  Placement p = Place(key);
+  if (std::find(p.targets.begin(), p.targets.end(), options_.node_id) ==
+      p.targets.end()) {
+    p.targets.insert(p.targets.begin(), options_.node_id);
   }
   return p;
 }
@@ -795,65 +820,32 @@ void Coordinator::Serve(wire::Frame request, NodeTransport::Respond respond) {
       // Coordinated here, even if this node's ring no longer names it.
       WriteOptions options;
       options.w = request.w;
-      options.want_token = true;
-      Placement p = Place(request.write.key);
-      if (std::find(p.targets.begin(), p.targets.end(), options_.node_id) ==
-          p.targets.end()) {
-        p.targets.insert(p.targets.begin(), options_.node_id);
-      }
+      Placement p = PlaceHere(request.write.key);
       auto w = Quorum(options.w, options_.write_quorum, p.n, "w");
       if (!w.ok()) return status_only(w.status());
       Coordinate(local_, std::move(request.write), std::move(options),
-                 std::move(p), *w, [respond](Result<WriteResult> r) {
-                   wire::Frame reply;
-                   if (r.ok()) {
-                     reply.write_result = std::move(r).value();
-                   } else {
-                     reply.status = r.status();
-                   }
-                   respond(std::move(reply));
-                 });
+                 std::move(p), *w,
+                 ReplyWith(std::move(respond), &wire::Frame::write_result));
       return;
     }
     case wire::Kind::kRead: {
       ReadOptions options;
       options.r = request.r;
-      Placement p = Place(request.read.key);
-      if (std::find(p.targets.begin(), p.targets.end(), options_.node_id) ==
-          p.targets.end()) {
-        p.targets.insert(p.targets.begin(), options_.node_id);
-      }
+      Placement p = PlaceHere(request.read.key);
       auto r = Quorum(options.r, options_.read_quorum, p.n, "r");
       if (!r.ok()) return status_only(r.status());
       CoordinateRead(local_, std::move(request.read), std::move(options),
-                     std::move(p), *r, [respond](Result<ReadResult> res) {
-                       wire::Frame reply;
-                       if (res.ok()) {
-                         reply.read_result = std::move(res).value();
-                       } else {
-                         reply.status = res.status();
-                       }
-                       respond(std::move(reply));
-                     });
+                     std::move(p), *r,
+                     ReplyWith(std::move(respond), &wire::Frame::read_result));
       return;
     }
-    case wire::Kind::kScan: {
+    case wire::Kind::kScan:
       if (request.limit == 0 || request.limit > 100000) {
         return status_only(Status::InvalidArgument("scan limit out of range"));
       }
-      local_->Scan(request.prefix, request.after,
-                   static_cast<size_t>(request.limit),
-                   [respond](Result<ScanResult> r) {
-                     wire::Frame reply;
-                     if (r.ok()) {
-                       reply.scan_result = std::move(r).value();
-                     } else {
-                       reply.status = r.status();
-                     }
-                     respond(std::move(reply));
-                   });
-      return;
-    }
+      return local_->Scan(
+          request.prefix, request.after, static_cast<size_t>(request.limit),
+          ReplyWith(std::move(respond), &wire::Frame::scan_result));
     case wire::Kind::kReply:
       return status_only(Status::InvalidArgument("not a request"));
   }

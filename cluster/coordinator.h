@@ -127,6 +127,9 @@ class Coordinator {
   Coordinator(replication::Replica* replica, Service* local,
               CoordinatorOptions options);
   Placement Place(const std::string& key) const;
+  // Place, with this node among the targets (a request forwarded here is
+  // coordinated here even when the rings of the two nodes differ).
+  Placement PlaceHere(const std::string& key) const;
   // Resolves w/r (0, kQuorum, kAllReplicas, a number) against N.
   Result<size_t> Quorum(uint32_t asked, uint32_t dflt, size_t n,
                         const char* name) const;

@@ -259,13 +259,14 @@ void NodeTransport::Impl::HandleRouter() {
       continue;
     }
     ++busy;
-    auto reply = ErrorReply(in.bytes, Status::Unavailable(
-                                          "node busy: too many requests queued"));
+    auto reply = ErrorReply(
+        in.bytes, Status::Unavailable("node busy: too many requests queued"));
     if (!reply) continue;
     try {
       zmq::message_t id(in.routing_id.data(), in.routing_id.size());
       zmq::message_t body(reply->data(), reply->size());
-      if (router->send(id, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      if (router->send(id,
+                       zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
         (void)router->send(body, zmq::send_flags::dontwait);
       }
     } catch (const zmq::error_t&) {
@@ -329,9 +330,9 @@ void NodeTransport::Impl::WorkerLoop() {
                 (f.ok() ? std::string("a reply") : f.status().ToString()));
       }
       // An id we could read gets an answer, so the caller need not wait.
-      auto reply = ErrorReply(
-          in.bytes, f.ok() ? Status::InvalidArgument("not a request")
-                           : f.status());
+      auto reply =
+          ErrorReply(in.bytes, f.ok() ? Status::InvalidArgument("not a request")
+                                      : f.status());
       if (reply) {
         Outgoing o;
         o.routing_id = std::move(in.routing_id);

@@ -231,9 +231,9 @@ TEST_CASE(
     REQUIRE(w.status == 200);
     const std::string token = w.body["token"].get<std::string>();
     for (auto& n : region.nodes) {
-      Answer r = Call(n->url(), "GET",
-                      "/v1/register/" + key + "?r=1&timeout_ms=2000&after=" +
-                          token);
+      Answer r =
+          Call(n->url(), "GET",
+               "/v1/register/" + key + "?r=1&timeout_ms=2000&after=" + token);
       CHECK(r.status == 200);
       CHECK(r.body["value"] == i);
     }
