@@ -3,6 +3,9 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "cluster/membership.h"
 #include "core/ids.h"
@@ -71,6 +74,7 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Start(
                            [raw](wire::Frame f, NodeTransport::Respond r) {
                              raw->Serve(std::move(f), std::move(r));
                            }));
+  c->LoadRing();
   c->maintenance_ = std::thread([raw] { raw->MaintenanceLoop(); });
   return c;
 }
@@ -110,9 +114,13 @@ void Coordinator::Refresh() {
   }
   if (m == nullptr) return;
   const ClusterView cv = m->View();
+  // Not read from etcd since start: keep the ring of the last run (the
+  // cache), if any.
+  if (cv.ring_revision == 0) return;
   std::shared_ptr<const Ring> ring;
   if (cv.ring_revision != revision) {
     ring = std::make_shared<const Ring>(m->ring());
+    if (!ring->empty()) SaveRing(*ring);
   }
   std::map<std::string, NodeInfo> nodes;
   for (const ClusterNodeView& n : cv.nodes) {
@@ -134,6 +142,53 @@ void Coordinator::Refresh() {
     view_.nodes = std::move(nodes);
   }
   for (const std::string& a : connect) transport_->Connect(a);
+}
+
+void Coordinator::SaveRing(const Ring& ring) {
+  if (options_.ring_cache.empty()) return;
+  const std::string tmp = options_.ring_cache + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << Membership::EncodeRing(ring.nodes());
+    if (!f.flush()) return;
+  }
+  if (std::rename(tmp.c_str(), options_.ring_cache.c_str()) != 0 &&
+      options_.log) {
+    options_.log(true, "cannot write " + options_.ring_cache);
+  }
+}
+
+void Coordinator::LoadRing() {
+  if (options_.ring_cache.empty()) return;
+  std::ifstream f(options_.ring_cache);
+  if (!f) return;
+  std::stringstream text;
+  text << f.rdbuf();
+  auto nodes = Membership::DecodeRing(text.str());
+  if (!nodes.ok()) {
+    if (options_.log) {
+      options_.log(true,
+                   options_.ring_cache + ": " + nodes.status().ToString());
+    }
+    return;
+  }
+  auto ring = Ring::Build(*nodes);
+  if (!ring.ok() || ring->empty()) return;
+  std::lock_guard<std::mutex> l(mu_);
+  // Every node counts as up until etcd says otherwise; calls that fail
+  // make it suspect.
+  for (const RingNode& n : ring->nodes()) {
+    view_.nodes[n.id] = NodeInfo{n.internal, true};
+    if (n.id != options_.node_id && !n.internal.empty()) {
+      transport_->Connect(n.internal);
+    }
+  }
+  view_.ring = std::make_shared<const Ring>(std::move(ring).value());
+  view_.revision = 0;
+  if (options_.log) {
+    options_.log(false, "serving with the ring of the last run (" +
+                            options_.ring_cache + ") until etcd answers");
+  }
 }
 
 bool Coordinator::Usable(const std::string& id, const View& v) const {

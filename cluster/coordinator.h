@@ -56,6 +56,10 @@ struct CoordinatorOptions {
   // (counted in hints_dropped).
   size_t max_hint_bytes = 64ull << 20;
   NodeTransportOptions transport;
+  // Where the last ring read from etcd is kept (in the data folder), so a
+  // node restarted while etcd is down still knows where keys live; "":
+  // none.
+  std::string ring_cache;
   std::function<void(bool error, const std::string&)> log;
 };
 
@@ -145,6 +149,8 @@ class Coordinator {
   Delivery Classify(const std::string& id, const Result<wire::Frame>& reply);
   void PumpHints();
   void Refresh();
+  void SaveRing(const Ring& ring);
+  void LoadRing();
   void MaintenanceLoop();
   void Serve(wire::Frame request, NodeTransport::Respond respond);
 

@@ -306,6 +306,10 @@ int main(int argc, char** argv) {
     co.read_quorum = c.read_quorum;
     co.node_timeout = std::chrono::milliseconds(c.node_timeout_ms);
     co.max_hint_bytes = static_cast<size_t>(c.max_hint_bytes);
+    co.ring_cache = c.data_dir + "/cluster-ring.json";
+    co.log = [log, &c](bool error, const std::string& m) {
+      Say(*log, c, error ? spdlog::level::warn : spdlog::level::info, m);
+    };
     co.transport.bind = c.internal;
     co.transport.insecure = c.insecure_replication;
     co.transport.log = [log](const std::string& m) { log->warn("{}", m); };

@@ -236,6 +236,30 @@ TEST_CASE(
   for (auto& n : nodes) {
     CHECK(Post(n->server().url(), "/v1/counter/c/incr", R"({"by":1})") == 200);
   }
+  // A node restarted while etcd is down serves with the ring of its last
+  // run (kept in its data folder): a write with w=3 reaches all three.
+  nodes[2]->server().Stop();
+  nodes[2]->Restart();
+  REQUIRE(!nodes[2]->server().url().empty());
+  CHECK(Post(nodes[2]->server().url(), "/v1/counter/c/incr?w=3",
+             R"({"by":1})") == 200);
+  {
+    // n1's connection to the restarted node comes back within its
+    // reconnect interval (at most 1 s): until then r=3 is 503.
+    auto client = HttpClient::Create(nodes[0]->server().url());
+    REQUIRE(client.ok());
+    json value;
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < until) {
+      auto r = (*client)->Request("GET", "/v1/counter/c?r=3");
+      REQUIRE(r.ok());
+      value = json::parse(r->body)["value"];
+      if (r->status == 200) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    CHECK(value == 4);
+  }
   auto metrics = HttpClient::Create(nodes[0]->server().url());
   REQUIRE(metrics.ok());
   auto m = (*metrics)->Request("GET", "/metrics");
