@@ -27,6 +27,11 @@ uint64_t Digest(const std::optional<replication::LoggedDelta>& s) {
   return h == 0 ? 1 : h;
 }
 
+// What a hint costs in memory: its bytes and the deque entry around them.
+size_t HintBytes(const wire::KeyBlob& b) {
+  return b.key.size() + b.blob.size() + 96;
+}
+
 wire::KeyBlob ToBlob(const replication::LoggedDelta& d) {
   return wire::KeyBlob{d.key, static_cast<uint8_t>(d.type), d.delta};
 }
@@ -90,12 +95,39 @@ Coordinator::~Coordinator() {
     membership_ = nullptr;
   }
   cv_.notify_all();
-  maintenance_.join();
-  transport_.reset();  // answers the calls still pending
+  if (maintenance_.joinable()) maintenance_.join();
+  if (transport_) {
+    // Calls fail at once from here on, pending ones answer Unavailable;
+    // the object stays valid for callbacks still to come.
+    transport_->Stop();
+  }
+  // Operations queued on the replica call back into this object: wait for
+  // them (the writer runs until the replica closes, after this).
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [this] { return in_flight_ == 0; });
+  }
+  transport_.reset();
+}
+
+std::shared_ptr<void> Coordinator::Hold() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++in_flight_;
+  }
+  return std::shared_ptr<void>(nullptr, [this](void*) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      --in_flight_;
+    }
+    cv_.notify_all();
+  });
 }
 
 void Coordinator::SetMembership(Membership* membership) {
   {
+    // Waits for a Refresh that still uses the membership being replaced.
+    std::lock_guard<std::mutex> r(refresh_mu_);
     std::lock_guard<std::mutex> l(mu_);
     membership_ = membership;
   }
@@ -105,6 +137,7 @@ void Coordinator::SetMembership(Membership* membership) {
 // ------------------------------------------------------------- placement
 
 void Coordinator::Refresh() {
+  std::lock_guard<std::mutex> r(refresh_mu_);
   Membership* m;
   int64_t revision;
   {
@@ -263,6 +296,12 @@ Result<size_t> Coordinator::Quorum(uint32_t asked, uint32_t dflt, size_t n,
   return std::max<size_t>(1, std::min<size_t>(v, n));
 }
 
+Result<size_t> Coordinator::ReadQuorum(uint32_t asked,
+                                       const Placement& p) const {
+  if (asked == kAllLive) return std::max<size_t>(1, p.targets.size());
+  return Quorum(asked, options_.read_quorum, p.n, "r");
+}
+
 std::string Coordinator::AddressOf(const std::string& id) const {
   std::lock_guard<std::mutex> l(mu_);
   auto it = view_.nodes.find(id);
@@ -290,11 +329,10 @@ void Coordinator::AddHint(const std::string& id, const wire::KeyBlob& blob) {
   std::lock_guard<std::mutex> l(mu_);
   Peer& p = peers_[id];
   p.hints.emplace_back(p.next_hint++, blob);
-  p.hint_bytes += blob.key.size() + blob.blob.size();
+  p.hint_bytes += HintBytes(blob);
   ++hints_queued_;
   while (p.hint_bytes > options_.max_hint_bytes && p.hints.size() > 1) {
-    const wire::KeyBlob& old = p.hints.front().second;
-    p.hint_bytes -= old.key.size() + old.blob.size();
+    p.hint_bytes -= HintBytes(p.hints.front().second);
     p.hints.pop_front();
     ++hints_dropped_;
   }
@@ -339,6 +377,14 @@ void Coordinator::PumpHints() {
     for (auto& [id, p] : peers_) {
       if (p.hints.empty() || p.in_flight || p.retry_at > now) continue;
       auto n = view_.nodes.find(id);
+      if (n == view_.nodes.end() && view_.ring && view_.revision > 0 &&
+          view_.ring->Find(id) == nullptr) {
+        // The node left the ring: no one will take its hints.
+        hints_dropped_ += p.hints.size();
+        p.hints.clear();
+        p.hint_bytes = 0;
+        continue;
+      }
       if (n == view_.nodes.end() || !n->second.up ||
           n->second.internal.empty()) {
         continue;
@@ -371,8 +417,7 @@ void Coordinator::PumpHints() {
               // Only the hints sent go (others may have been added behind
               // them, or dropped from the front meanwhile).
               while (!p.hints.empty() && p.hints.front().first <= through) {
-                const wire::KeyBlob& b = p.hints.front().second;
-                p.hint_bytes -= b.key.size() + b.blob.size();
+                p.hint_bytes -= HintBytes(p.hints.front().second);
                 p.hints.pop_front();
                 ++(d == Delivery::kTaken ? hints_delivered_ : hints_dropped_);
               }
@@ -431,13 +476,16 @@ void Coordinator::Coordinate(Service* local, WriteOp op, WriteOptions options,
   const std::string key = op.key;
   local->Write(
       std::move(op), std::move(options),
-      [this, key, p = std::move(p), w,
+      [this, key, p = std::move(p), w, hold = Hold(),
        done = std::move(done)](Result<WriteResult> r) mutable {
         if (!r.ok()) return done(r.status());
         wire::KeyBlob blob{key, r->delta_type, std::move(r->delta)};
         r->delta.clear();
-        // Replicas that are down get the delta as a hint.
-        for (const std::string& id : p.missing) AddHint(id, blob);
+        // Replicas that are down get the delta as a hint (a write that
+        // changed nothing has none).
+        if (!blob.blob.empty()) {
+          for (const std::string& id : p.missing) AddHint(id, blob);
+        }
         std::vector<std::string> others;
         for (const std::string& id : p.targets) {
           if (id != options_.node_id) others.push_back(id);
@@ -554,9 +602,9 @@ void Coordinator::Read(Service* local, ReadOp op, ReadOptions options,
     // replica, so a node that has the write answers (docs/cluster.md).
     options.after = ClusterService::OwnPart(options.after, replica_->region(),
                                             replica_->replica_id().ToString());
-    options.r = kAllReplicas;
+    options.r = kAllLive;
   }
-  auto r = Quorum(options.r, options_.read_quorum, p.n, "r");
+  auto r = ReadQuorum(options.r, p);
   if (!r.ok()) return done(r.status());
   if (p.no_ring) {
     ++unavailable_;
@@ -671,6 +719,7 @@ void Coordinator::CoordinateRead(Service* local, ReadOp op, ReadOptions options,
           struct Fetch {
             std::mutex mu;
             size_t left = 0;
+            bool failed = false;
             std::vector<replication::LoggedDelta> states;
           };
           auto fetch = std::make_shared<Fetch>();
@@ -685,15 +734,25 @@ void Coordinator::CoordinateRead(Service* local, ReadOp op, ReadOptions options,
                   bool last;
                   {
                     std::lock_guard<std::mutex> l(fetch->mu);
-                    if (s.ok() && s->status.ok() && !s->blobs.empty() &&
-                        s->blobs[0].key == key) {
+                    if (!s.ok() || !s->status.ok() ||
+                        (!s->blobs.empty() && s->blobs[0].key != key)) {
+                      // Its digest counted towards R: without its state
+                      // the answer could miss a write it holds.
+                      fetch->failed = true;
+                    } else if (!s->blobs.empty()) {
                       fetch->states.push_back(FromBlob(s->blobs[0]));
                     }
                     last = --fetch->left == 0;
                   }
                   if (!last) return;
-                  auto answer = [this, st, behind,
-                                 key](Result<replication::OpResult> j) {
+                  if (fetch->failed) {
+                    ++unavailable_;
+                    return st->done(Status::Unavailable(
+                        "a replica whose state differs did not send it in "
+                        "time; retry the read"));
+                  }
+                  auto answer = [this, st, behind, key, hold = Hold()](
+                                    Result<replication::OpResult> j) {
                     if (!j.ok()) return st->done(j.status());
                     auto joined = replica_->KeyState(key);
                     if (joined.ok() && *joined) {
@@ -771,6 +830,7 @@ void Coordinator::Scan(Service* local, std::string prefix, std::string after,
     size_t left = 0;
     std::vector<ScanResult> pages;
     size_t limit = 0;
+    Status local_error;  // this node's own scan failed: the answer
     Service::ScanDone done;
   };
   auto st = std::make_shared<State>();
@@ -780,6 +840,7 @@ void Coordinator::Scan(Service* local, std::string prefix, std::string after,
   // Merges the pages: keys are complete up to the smallest position a node
   // stopped at; duplicates (replicas) are one key.
   auto finish = [st] {
+    if (!st->local_error.ok()) return st->done(st->local_error);
     std::map<std::string, KeyEntry> merged;  // by position
     std::optional<std::string> bound;
     for (ScanResult& page : st->pages) {
@@ -812,7 +873,9 @@ void Coordinator::Scan(Service* local, std::string prefix, std::string after,
     f.kind = wire::Kind::kScan;
     f.prefix = prefix;
     f.after = after;
-    f.limit = limit;
+    // Bounded so that a page of long keys fits a frame; the merge stops
+    // where the shortest page did.
+    f.limit = std::min<size_t>(limit, 10000);
     transport_->Call(a, std::move(f), options_.node_timeout,
                      [add](Result<wire::Frame> r) {
                        if (!r.ok()) return add(r.status());
@@ -823,11 +886,11 @@ void Coordinator::Scan(Service* local, std::string prefix, std::string after,
   local->Scan(std::move(prefix), std::move(after), limit,
               [add, st](Result<ScanResult> page) {
                 if (!page.ok()) {
-                  // This node's own failure (a bad argument) is the answer.
+                  // This node's own failure (a bad argument, its storage)
+                  // is the answer; another node's is skipped (its keys
+                  // have replicas elsewhere).
                   std::lock_guard<std::mutex> l(st->mu);
-                  if (page.status().code() == Code::kInvalidArgument) {
-                    st->pages.clear();
-                  }
+                  st->local_error = page.status();
                 }
                 add(std::move(page));
               });
@@ -843,18 +906,52 @@ void Coordinator::Serve(wire::Frame request, NodeTransport::Respond respond) {
   };
   switch (request.kind) {
     case wire::Kind::kApply: {
+      // Each entry is joined on its own (in one commit batch): one that
+      // cannot be taken (a bad key, bytes that do not decode, a key of
+      // another type here) is refused alone and logged, and sending it
+      // again would not help; the answer asks for a retry only when the
+      // storage could not take them (full, closing).
+      struct Joined {
+        std::mutex mu;
+        size_t left = 0;
+        Status retry;
+      };
+      auto joined = std::make_shared<Joined>();
       std::vector<replication::LoggedDelta> states;
-      states.reserve(request.blobs.size());
       for (const wire::KeyBlob& b : request.blobs) {
-        if (b.key.empty() || b.key.size() > replication::kMaxKeyBytes) {
-          return status_only(Status::InvalidArgument("bad key in apply"));
+        if (b.key.empty() || b.key.size() > replication::kMaxKeyBytes ||
+            b.blob.empty()) {
+          if (options_.log) options_.log(true, "apply: bad entry refused");
+          continue;
         }
         states.push_back(FromBlob(b));
       }
-      replica_->SubmitJoin(std::move(states),
-                           [status_only](Result<replication::OpResult> r) {
-                             status_only(r.status());
-                           });
+      if (states.empty()) return status_only(Status::OK());
+      joined->left = states.size();
+      for (replication::LoggedDelta& d : states) {
+        const std::string key = d.key;
+        replica_->SubmitJoin(
+            {std::move(d)}, [this, joined, key, status_only,
+                             hold = Hold()](Result<replication::OpResult> r) {
+              const Code c = r.ok() ? Code::kOk : r.status().code();
+              if (!r.ok() && c != Code::kUnavailable && c != Code::kIOError &&
+                  c != Code::kWrongType && options_.log) {
+                options_.log(true, "apply of key '" + key +
+                                       "' refused: " + r.status().ToString());
+              }
+              Status answer;
+              {
+                std::lock_guard<std::mutex> l(joined->mu);
+                if ((c == Code::kUnavailable || c == Code::kIOError) &&
+                    joined->retry.ok()) {
+                  joined->retry = r.status();
+                }
+                if (--joined->left != 0) return;
+                answer = joined->retry;
+              }
+              status_only(answer);
+            });
+      }
       return;
     }
     case wire::Kind::kDigest:
@@ -887,7 +984,7 @@ void Coordinator::Serve(wire::Frame request, NodeTransport::Respond respond) {
       ReadOptions options;
       options.r = request.r;
       Placement p = PlaceHere(request.read.key);
-      auto r = Quorum(options.r, options_.read_quorum, p.n, "r");
+      auto r = ReadQuorum(options.r, p);
       if (!r.ok()) return status_only(r.status());
       CoordinateRead(local_, std::move(request.read), std::move(options),
                      std::move(p), *r,

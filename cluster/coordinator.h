@@ -137,6 +137,8 @@ class Coordinator {
   // Resolves w/r (0, kQuorum, kAllReplicas, a number) against N.
   Result<size_t> Quorum(uint32_t asked, uint32_t dflt, size_t n,
                         const char* name) const;
+  // R for a read: Quorum, or every live target for kAllLive.
+  Result<size_t> ReadQuorum(uint32_t asked, const Placement& p) const;
   std::string AddressOf(const std::string& id) const;
   bool Usable(const std::string& id, const View& v) const;
   void Succeeded(const std::string& id);
@@ -148,6 +150,9 @@ class Coordinator {
   enum class Delivery { kTaken, kRefused, kRetry };
   Delivery Classify(const std::string& id, const Result<wire::Frame>& reply);
   void PumpHints();
+  // Counts an operation queued on the replica whose callback uses this
+  // object, until the returned handle goes: the destructor waits for none.
+  std::shared_ptr<void> Hold();
   void Refresh();
   void SaveRing(const Ring& ring);
   void LoadRing();
@@ -175,7 +180,9 @@ class Coordinator {
   std::map<std::string, std::chrono::steady_clock::time_point>
       suspect_until_;  // guarded by mu_
   std::condition_variable cv_;
-  bool stop_ = false;  // guarded by mu_
+  bool stop_ = false;      // guarded by mu_
+  size_t in_flight_ = 0;   // guarded by mu_: replica operations of ours
+  std::mutex refresh_mu_;  // held by Refresh (and SetMembership)
 
   std::atomic<uint64_t> forwarded_{0}, writes_{0}, reads_{0}, unavailable_{0},
       repairs_{0}, hints_queued_{0}, hints_delivered_{0}, hints_dropped_{0};

@@ -151,7 +151,7 @@ namespace {
 
 // A one-node region keeps one replica of each key.
 Status CheckOneReplica(uint32_t n, const char* name) {
-  if (n == 0 || n == 1 || n == kQuorum || n == kAllReplicas) {
+  if (n == 0 || n == 1 || n == kQuorum || n == kAllReplicas || n == kAllLive) {
     return Status::OK();
   }
   return Status::InvalidArgument(

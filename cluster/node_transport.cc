@@ -40,9 +40,11 @@ struct Incoming {
   std::string bytes;
 };
 
-// Requests waiting for a handler thread at most; beyond, they are answered
-// Unavailable at once (a flood from one node cannot grow memory).
+// Requests, and their bytes, waiting for the handler threads at most;
+// beyond, a request is answered Unavailable at once, so a flood from one
+// node cannot grow memory without bound.
 constexpr size_t kMaxQueuedRequests = 16384;
+constexpr size_t kMaxQueuedBytes = size_t{256} << 20;
 
 // The error reply to the request `bytes`, when its id can be read.
 std::optional<std::string> ErrorReply(std::string_view bytes, Status s) {
@@ -81,16 +83,25 @@ struct NodeTransport::Impl {
   uint64_t next_id = 1;                     // guarded by mu
   bool stopped = false;                     // guarded by mu
 
+  // One queue per handler thread; the requests of one peer all go to the
+  // same one, so they are served in the order that peer sent them (its
+  // writes to a key are applied in order).
+  struct Worker {
+    std::deque<Incoming> queue;  // guarded by work_mu
+    std::condition_variable cv;
+    std::thread thread;
+  };
   std::mutex work_mu;
-  std::condition_variable work_cv;
-  std::deque<Incoming> work;  // guarded by work_mu
-  bool work_stop = false;     // guarded by work_mu
+  std::vector<std::unique_ptr<Worker>> workers;
+  size_t queued = 0, queued_bytes = 0;  // guarded by work_mu
+  bool work_stop = false;               // guarded by work_mu
+  std::mutex stop_mu;                   // Stop runs once
+  bool stop_done = false;               // guarded by stop_mu
 
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> requests_in{0}, requests_out{0}, timeouts{0},
       send_failures{0}, malformed{0}, bytes_in{0}, bytes_out{0}, busy{0};
   std::thread io;
-  std::vector<std::thread> workers;
 
   Status Setup();
   void Wake();
@@ -106,7 +117,8 @@ struct NodeTransport::Impl {
   }
   zmq::socket_t* Dealer(const std::string& address);
   void Loop();
-  void WorkerLoop();
+  void WorkerLoop(Worker* w);
+  void Stop();
   void HandleRouter();
   void HandleDealer(zmq::socket_t& s);
   void Expire();
@@ -246,16 +258,22 @@ void NodeTransport::Impl::HandleRouter() {
     Incoming in;
     in.routing_id.assign(parts[0].data<char>(), parts[0].size());
     in.bytes.assign(parts[1].data<char>(), parts[1].size());
-    bool queued = false;
+    Worker* w =
+        workers[std::hash<std::string>{}(in.routing_id) % workers.size()].get();
+    bool taken = false;
     {
       std::lock_guard<std::mutex> l(work_mu);
-      if (work.size() < kMaxQueuedRequests) {
-        work.push_back(std::move(in));
-        queued = true;
+      const size_t size = in.bytes.size();
+      if (!work_stop && queued < kMaxQueuedRequests &&
+          (queued == 0 || queued_bytes + size <= kMaxQueuedBytes)) {
+        ++queued;
+        queued_bytes += size;
+        w->queue.push_back(std::move(in));
+        taken = true;
       }
     }
-    if (queued) {
-      work_cv.notify_one();
+    if (taken) {
+      w->cv.notify_one();
       continue;
     }
     ++busy;
@@ -312,15 +330,17 @@ void NodeTransport::Impl::HandleDealer(zmq::socket_t& s) {
   }
 }
 
-void NodeTransport::Impl::WorkerLoop() {
+void NodeTransport::Impl::WorkerLoop(Worker* w) {
   for (;;) {
     Incoming in;
     {
       std::unique_lock<std::mutex> l(work_mu);
-      work_cv.wait(l, [&] { return work_stop || !work.empty(); });
-      if (work.empty()) return;
-      in = std::move(work.front());
-      work.pop_front();
+      w->cv.wait(l, [&] { return work_stop || !w->queue.empty(); });
+      if (work_stop) return;  // what is left goes unanswered: callers time out
+      in = std::move(w->queue.front());
+      w->queue.pop_front();
+      --queued;
+      queued_bytes -= in.bytes.size();
     }
     auto f = wire::Decode(in.bytes);
     if (!f.ok() || f->kind == wire::Kind::kReply) {
@@ -354,6 +374,17 @@ void NodeTransport::Impl::WorkerLoop() {
       Outgoing o;
       o.routing_id = routing_id;
       o.bytes = wire::Encode(reply);
+      if (o.bytes.size() > wire::kMaxFrameBytes) {
+        // The peer would drop the connection for it: say so instead.
+        wire::Frame too_large;
+        too_large.kind = wire::Kind::kReply;
+        too_large.id = id;
+        too_large.request = kind;
+        too_large.status =
+            Status::TooLarge("the answer is over " +
+                             std::to_string(wire::kMaxFrameBytes) + " bytes");
+        o.bytes = wire::Encode(too_large);
+      }
       std::lock_guard<std::mutex> l(mu);
       if (stopped) return;
       out.push_back(std::move(o));
@@ -460,40 +491,54 @@ Result<std::unique_ptr<NodeTransport>> NodeTransport::Start(
   impl->handler = std::move(handler);
   DELTAKV_RETURN_IF_ERROR(impl->Setup());
   Impl* raw = impl.get();
-  raw->io = std::thread([raw] { raw->Loop(); });
   const size_t n = std::max<size_t>(1, raw->opt.handler_threads);
   for (size_t i = 0; i < n; ++i) {
-    raw->workers.emplace_back([raw] { raw->WorkerLoop(); });
+    raw->workers.push_back(std::make_unique<Impl::Worker>());
   }
+  for (auto& w : raw->workers) {
+    w->thread = std::thread([raw, w = w.get()] { raw->WorkerLoop(w); });
+  }
+  raw->io = std::thread([raw] { raw->Loop(); });
   return std::unique_ptr<NodeTransport>(new NodeTransport(std::move(impl)));
 }
 
 NodeTransport::NodeTransport(std::unique_ptr<Impl> impl)
     : impl_(std::move(impl)) {}
 
-NodeTransport::~NodeTransport() {
+void NodeTransport::Impl::Stop() {
+  std::lock_guard<std::mutex> once(stop_mu);
+  if (stop_done) return;
+  stop_done = true;
+  // New calls fail at once and answers are dropped from here on.
   {
-    std::lock_guard<std::mutex> l(impl_->work_mu);
-    impl_->work_stop = true;
+    std::lock_guard<std::mutex> l(mu);
+    stopped = true;
+    stop = true;
+    Wake();
   }
-  impl_->work_cv.notify_all();
-  // Handlers finish (their answers are dropped from here on).
-  for (auto& t : impl_->workers) t.join();
-  std::map<uint64_t, PendingCall> pending;
+  io.join();  // nothing more comes in
   {
-    std::lock_guard<std::mutex> l(impl_->mu);
-    impl_->stopped = true;
-    impl_->stop = true;
-    impl_->Wake();
+    std::lock_guard<std::mutex> l(work_mu);
+    work_stop = true;
+    for (auto& w : workers) w->queue.clear();
+    queued = queued_bytes = 0;
   }
-  impl_->io.join();
+  for (auto& w : workers) w->cv.notify_all();
+  for (auto& w : workers) w->thread.join();  // handlers running finish
+  std::map<uint64_t, PendingCall> left;
   {
-    std::lock_guard<std::mutex> l(impl_->mu);
-    pending.swap(impl_->pending);
+    std::lock_guard<std::mutex> l(mu);
+    left.swap(pending);
   }
-  for (auto& [id, p] : pending) {
+  for (auto& [id, p] : left) {
     p.done(Status::Unavailable("node transport stopped"));
   }
+}
+
+void NodeTransport::Stop() { impl_->Stop(); }
+
+NodeTransport::~NodeTransport() {
+  impl_->Stop();
   impl_->dealers.clear();
   impl_->router.reset();
   impl_->wake_pull.reset();

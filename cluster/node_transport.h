@@ -55,8 +55,13 @@ class NodeTransport {
   // bound; InvalidArgument for a malformed address.
   static Result<std::unique_ptr<NodeTransport>> Start(
       NodeTransportOptions options, Handler handler);
-  // Stops the threads; pending calls answer Unavailable.
+  // Stops the threads (Stop) and closes the sockets.
   ~NodeTransport();
+  // Stops taking requests and calls: later calls answer Unavailable at
+  // once, answers are dropped, requests still queued go unanswered,
+  // handlers running finish, pending calls answer Unavailable. The object
+  // stays usable (as stopped) until destroyed. Idempotent.
+  void Stop();
   NodeTransport(const NodeTransport&) = delete;
   NodeTransport& operator=(const NodeTransport&) = delete;
 

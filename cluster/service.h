@@ -85,6 +85,8 @@ struct WriteOp {
 // a number from 1 to N. A one-node region has N = 1.
 inline constexpr uint32_t kQuorum = 0xFFFFFFFEu;
 inline constexpr uint32_t kAllReplicas = 0xFFFFFFFFu;
+// Reads only: every replica that is up now (a read with a causal token).
+inline constexpr uint32_t kAllLive = 0xFFFFFFFDu;
 
 struct WriteOptions {
   // Answer once this many regions (this one included) applied the write;

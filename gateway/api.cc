@@ -39,7 +39,7 @@ namespace {
 // the key in a region cluster (docs/cluster.md).
 cluster::ReadOptions ReadOptionsOf(const MappedRequest& m) {
   cluster::ReadOptions o;
-  o.r = m.after.empty() ? m.r : cluster::kAllReplicas;
+  o.r = m.after.empty() ? m.r : cluster::kAllLive;
   return o;
 }
 

@@ -8,8 +8,16 @@
 // reaches the replica once it returns.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -472,11 +480,25 @@ TEST_CASE(
   REQUIRE(region.SeeUp(region.All(), {"n1", "n2"}));
   Node* a = region.nodes[0].get();
   Node* b = region.nodes[1].get();
-  REQUIRE(
-      Call(a->url(), "POST", "/v1/counter/k/incr?w=2", R"({"by":1})").status ==
-      200);
+  Answer first =
+      Call(a->url(), "POST", "/v1/counter/k/incr?w=2", R"({"by":1})");
+  REQUIRE(first.status == 200);
+  const std::string token = first.body["token"].get<std::string>();
+  REQUIRE(Call(a->url(), "POST", "/v1/set/s/add?w=2", R"({"members":["a"]})")
+              .status == 200);
   b->server().Kill();
   REQUIRE(region.SeeUp({a}, {"n1"}));
+  // A read with a causal token asks every replica that is up: with b down
+  // that is a alone, not a 503.
+  Answer after = Call(a->url(), "GET", "/v1/counter/k?after=" + token);
+  CHECK(after.status == 200);
+  CHECK(after.body["value"] == 1);
+  // A write that changes nothing (deleting a key never written) while b is
+  // down leaves no hint: an empty one made b refuse the real hints sent
+  // in the same batch.
+  const int noop =
+      Call(a->url(), "DELETE", "/v1/keys/never-written?w=1").status;
+  CHECK((noop == 200 || noop == 404));
   Answer u = Call(a->url(), "POST", "/v1/counter/k/incr?w=2", R"({"by":10})");
   CHECK(u.status == 503);
   CHECK(u.body["error"]["code"] == "unavailable");
@@ -501,4 +523,67 @@ TEST_CASE(
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   CHECK(got["value"] == 111);
+}
+
+TEST_CASE(
+    "a node whose --internal port is taken exits with status 1, no "
+    "abort") {
+  EtcdProcess etcd;
+  INFO(etcd.error());
+  REQUIRE(etcd.ready());
+  // Hold a port: the node cannot bind it.
+  const int port = FreePortPair();
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(listen(fd, 1) == 0);
+  char tmpl[] = "/tmp/deltakv-bind-test-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string cmd =
+      std::string("timeout 20 ") + DELTAKV_SERVER_BIN + " --data-dir " + dir +
+      "/d --http 127.0.0.1:0 --log-level error --etcd " + etcd.endpoint() +
+      " --node-id n1 --insecure-replication --internal 127.0.0.1:" +
+      std::to_string(port) + " 2>/dev/null";
+  const int status = std::system(cmd.c_str());
+  close(fd);
+  std::filesystem::remove_all(dir);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);  // 134 was SIGABRT (std::terminate)
+}
+
+TEST_CASE("SIGTERM under forwarded load: the node stops cleanly") {
+  // N=2 over 3 nodes: a third of the keys are forwarded by each node.
+  Region region(3, 2);
+  INFO(region.etcd.error());
+  REQUIRE(region.etcd.ready());
+  for (auto& n : region.nodes) REQUIRE(!n->url().empty());
+  REQUIRE(region.SeeUp(region.All(), {"n1", "n2", "n3"}));
+  Node* target = region.nodes[0].get();
+  const std::string url = target->url();
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> load;
+  for (int t = 0; t < 4; ++t) {
+    load.emplace_back([&, t] {
+      for (int i = 0; !stop; ++i) {
+        const std::string key =
+            "t" + std::to_string(t) + "-" + std::to_string(i % 50);
+        // Through the node being stopped and through the others, which
+        // forward to it: both sides of a call die with it.
+        const std::string via =
+            i % 2 ? url : region.nodes[1 + static_cast<size_t>(i) % 2]->url();
+        Call(via, "POST", "/v1/counter/" + key + "/incr?w=2", R"({"by":1})");
+        Call(via, "GET", "/v1/counter/" + key + "?r=2");
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const int status = target->server().Stop();
+  stop = true;
+  for (auto& t : load) t.join();
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
