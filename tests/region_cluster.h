@@ -107,6 +107,9 @@ class Cluster {
 
   HttpClient& client(size_t i) { return *clients_[i]; }
   size_t size() const { return specs_.size(); }
+  const std::string& name(size_t i) const { return specs_[i].name; }
+  // Region i's folder (what its ServerProcess keeps its store under).
+  std::string dir(size_t i) const { return dir_ + "/" + specs_[i].name; }
   const std::string& dir() const { return dir_; }
   const RegionSpec& spec(size_t i) const { return specs_[i]; }
 
