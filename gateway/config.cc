@@ -259,6 +259,11 @@ std::optional<ServerConfig> ParseServerConfig(int argc, char** argv,
                  "is 413 (deltas from other regions are always applied)")
       ->envname("DELTAKV_MAX_LIST_LENGTH")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  app.add_option("--list-cache-bytes", c.list_cache_bytes,
+                 "memory (estimated) for the lists the writer keeps decoded "
+                 "between edits; the least recently used go beyond")
+      ->envname("DELTAKV_LIST_CACHE_BYTES")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
   app.add_option("--max-key-bytes", c.max_key_bytes,
                  "bytes one key may hold (a set's members, a list's stored "
                  "state, a register's value; not the key's name): a local "

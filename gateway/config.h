@@ -46,7 +46,8 @@ struct ServerConfig {
   // threads (docs/api.md, "Limits").
   uint64_t max_set_members = 1000000;
   uint64_t max_list_length = 1000000;
-  uint64_t max_key_bytes = 64ull << 20;  // bytes a key holds, not its name
+  uint64_t max_key_bytes = 64ull << 20;      // bytes a key holds, not its name
+  uint64_t list_cache_bytes = 256ull << 20;  // decoded lists kept (estimate)
   uint64_t max_response_bytes = 16ull << 20;
   int read_threads = 4;
   uint64_t max_queued_reads = 1024;

@@ -127,6 +127,26 @@ std::string Metrics::Render(const replication::Replica& replica,
   storage::MapUsage u = replica.Usage();
   std::snprintf(
       line, sizeof line,
+      "# HELP deltakv_list_cache_bytes Estimated memory of the lists the "
+      "writer keeps decoded (--list-cache-bytes bounds it).\n"
+      "# TYPE deltakv_list_cache_bytes gauge\n"
+      "deltakv_list_cache_bytes %llu\n"
+      "# HELP deltakv_list_cache_lookups_total List edits by whether the list "
+      "was found decoded (hit) or decoded again (miss).\n"
+      "# TYPE deltakv_list_cache_lookups_total counter\n"
+      "deltakv_list_cache_lookups_total{result=\"hit\"} %llu\n"
+      "deltakv_list_cache_lookups_total{result=\"miss\"} %llu\n"
+      "# HELP deltakv_list_cache_evictions_total Lists dropped from the "
+      "cache, least recently used first.\n"
+      "# TYPE deltakv_list_cache_evictions_total counter\n"
+      "deltakv_list_cache_evictions_total %llu\n",
+      static_cast<unsigned long long>(st.list_cache_bytes),
+      static_cast<unsigned long long>(st.list_cache_hits),
+      static_cast<unsigned long long>(st.list_cache_misses),
+      static_cast<unsigned long long>(st.list_cache_evictions));
+  out += line;
+  std::snprintf(
+      line, sizeof line,
       "# HELP deltakv_commit_batches_total Committed write transactions.\n"
       "# TYPE deltakv_commit_batches_total counter\n"
       "deltakv_commit_batches_total %llu\n",

@@ -207,6 +207,7 @@ int main(int argc, char** argv) {
   ro.max_set_members = c.max_set_members;
   ro.max_list_length = c.max_list_length;
   ro.max_key_bytes = c.max_key_bytes;
+  ro.list_cache_bytes = c.list_cache_bytes;
   api_options.backup_dir = c.data_dir;
   auto replica = replication::Replica::Open(ro);
   if (!replica.ok()) {

@@ -41,7 +41,8 @@ Result<uint64_t> GetU64(const storage::ReadTxn& txn, std::string_view key,
 }  // namespace
 
 Replica::Replica(const ReplicaOptions& options)
-    : options_(options), list_cache_(std::make_unique<ListCache>()) {}
+    : options_(options),
+      list_cache_(std::make_unique<ListCache>(options.list_cache_bytes)) {}
 
 Result<std::unique_ptr<Replica>> Replica::Open(const ReplicaOptions& options) {
   DELTAKV_RETURN_IF_ERROR(RegionId::Parse(options.region).status());
@@ -479,6 +480,11 @@ void Replica::WriterLoop() {
     }
     const uint64_t commit_before = stat_commit_us_.load();
     CommitBatch(batch);
+    stat_lc_hits_ = list_cache_->hits;
+    stat_lc_misses_ = list_cache_->misses;
+    stat_lc_evictions_ = list_cache_->evictions;
+    stat_lc_bytes_ = list_cache_->bytes();
+    stat_lc_entries_ = list_cache_->size();
     commit_micros =
         0.8 * commit_micros +
         0.2 * static_cast<double>(stat_commit_us_.load() - commit_before);
@@ -603,7 +609,7 @@ void Replica::CommitBatch(std::vector<Pending>& batch) {
       if (!failure.ok() || redo) txn.Abort();
     }
     if (failure.ok() && !redo) break;
-    list_cache_->entries.clear();  // may hold uncommitted edits
+    list_cache_->Clear();  // may hold uncommitted edits
     local_seq_ = seq_before;
     next_key_id_ = key_id_before;
     if (redo) continue;  // at most batch.size() times: each refuses one
@@ -662,6 +668,11 @@ ReplicaStats Replica::Stats() const {
   s.ops = stat_ops_.load();
   s.commit_micros = stat_commit_us_.load();
   s.map_full_retries = stat_retries_.load();
+  s.list_cache_hits = stat_lc_hits_.load();
+  s.list_cache_misses = stat_lc_misses_.load();
+  s.list_cache_evictions = stat_lc_evictions_.load();
+  s.list_cache_bytes = stat_lc_bytes_.load();
+  s.list_cache_entries = stat_lc_entries_.load();
   return s;
 }
 

@@ -62,6 +62,10 @@ struct ReplicaOptions {
   // Bytes one key holds (not its name): a set's members, a list's stored
   // state, a register's value.
   uint64_t max_key_bytes = 64ull << 20;
+  // Decoded lists the writer keeps between edits, in estimated bytes of
+  // memory; the least recently used go beyond (the list being edited
+  // always stays).
+  uint64_t list_cache_bytes = 256ull << 20;
 };
 
 inline constexpr size_t kMaxKeyBytes = 1024;
@@ -115,6 +119,11 @@ struct ReplicaStats {
   uint64_t ops = 0;               // operations and remote batches in them
   uint64_t commit_micros = 0;     // total time in commit (incl. fsync)
   uint64_t map_full_retries = 0;  // batches retried after growing the map
+  // The writer's list cache: lists found decoded, decoded again, evicted;
+  // its estimated bytes and entries now.
+  uint64_t list_cache_hits = 0, list_cache_misses = 0;
+  uint64_t list_cache_evictions = 0;
+  uint64_t list_cache_bytes = 0, list_cache_entries = 0;
 };
 
 struct ListPage {
@@ -416,6 +425,9 @@ class Replica {
   uint64_t log_start_pending_ = 1;  // writer: log start inside the batch
   std::atomic<uint64_t> stat_batches_{0}, stat_ops_{0}, stat_commit_us_{0},
       stat_retries_{0};
+  // The list cache's counters, published by the writer after each batch.
+  std::atomic<uint64_t> stat_lc_hits_{0}, stat_lc_misses_{0},
+      stat_lc_evictions_{0}, stat_lc_bytes_{0}, stat_lc_entries_{0};
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -499,27 +499,74 @@ Result<OpResult> TxnApply::Delete(Loaded& k, std::string* delta) {
 
 // ------------------------------------------------------------------ list
 
-Result<crdt::List*> TxnApply::LoadList(const Loaded& k) {
-  auto it = list_cache_->entries.find(k.header.key_id);
-  if (it != list_cache_->entries.end() &&
-      it->second.directory == k.header.payload) {
-    return &it->second.list;
+ListCache::Entry* ListCache::Find(uint64_t id) {
+  auto it = entries.find(id);
+  if (it == entries.end()) return nullptr;
+  lru.splice(lru.begin(), lru, it->second.used);
+  return &it->second;
+}
+
+ListCache::Entry* ListCache::Put(uint64_t id, std::string directory,
+                                 crdt::List list, size_t encoded_bytes) {
+  Erase(id);
+  lru.push_front(id);
+  Entry& e = entries[id];
+  e.directory = std::move(directory);
+  e.list = std::move(list);
+  e.used = lru.begin();
+  e.bytes = encoded_bytes * kMemoryFactor + kEntryOverhead;
+  bytes_ += e.bytes;
+  EvictBut(id);
+  return &e;
+}
+
+void ListCache::Resize(uint64_t id, size_t encoded_bytes) {
+  auto it = entries.find(id);
+  if (it == entries.end()) return;
+  bytes_ -= it->second.bytes;
+  it->second.bytes = encoded_bytes * kMemoryFactor + kEntryOverhead;
+  bytes_ += it->second.bytes;
+  EvictBut(id);
+}
+
+void ListCache::Erase(uint64_t id) {
+  auto it = entries.find(id);
+  if (it == entries.end()) return;
+  bytes_ -= it->second.bytes;
+  lru.erase(it->second.used);
+  entries.erase(it);
+}
+
+void ListCache::Clear() {
+  entries.clear();
+  lru.clear();
+  bytes_ = 0;
+}
+
+void ListCache::EvictBut(uint64_t keep) {
+  while (bytes_ > max_bytes && !lru.empty() && lru.back() != keep) {
+    Erase(lru.back());
+    ++evictions;
   }
+}
+
+Result<crdt::List*> TxnApply::LoadList(const Loaded& k) {
+  ListCache::Entry* cached = list_cache_->Find(k.header.key_id);
+  if (cached != nullptr && cached->directory == k.header.payload) {
+    ++list_cache_->hits;
+    return &cached->list;
+  }
+  ++list_cache_->misses;
   crdt::List list;
   const std::string& dir = k.header.payload;
+  std::string bytes;
   if (k.exists && !dir.empty()) {
-    std::string bytes;
     DELTAKV_RETURN_IF_ERROR(
         Check(ReadListBytes(*txn_, k.header.key_id, dir, &bytes)));
     DELTAKV_RETURN_IF_ERROR(crdt::Decode(bytes, &list));
   }
-  if (list_cache_->entries.size() >= ListCache::kMaxEntries) {
-    list_cache_->entries.erase(list_cache_->entries.begin());
-  }
-  auto& entry = list_cache_->entries[k.header.key_id];
-  entry.directory = dir;
-  entry.list = std::move(list);
-  return &entry.list;
+  return &list_cache_->Put(k.header.key_id, dir, std::move(list), bytes.size())
+              ->list;
 }
 
 Status TxnApply::StoreList(Loaded& k, const crdt::List& list,
@@ -543,7 +590,7 @@ Status TxnApply::StoreList(Loaded& k, const crdt::List& list,
   if (max_bytes != 0 && bytes.size() > max_bytes) {
     // The cached list holds the refused edit: drop it, so the next edit
     // decodes what the transaction holds.
-    list_cache_->entries.erase(k.header.key_id);
+    list_cache_->Erase(k.header.key_id);
     return Status::TooLarge(
         "the list would take " + std::to_string(bytes.size()) +
         " bytes, over max_key_bytes (" + std::to_string(max_bytes) + ")");
@@ -566,8 +613,10 @@ Status TxnApply::StoreList(Loaded& k, const crdt::List& list,
     DELTAKV_RETURN_IF_ERROR(
         Check(txn_->Delete(Table::kRecords, ListChunkKey(k.header.key_id, h))));
   }
-  auto it = list_cache_->entries.find(k.header.key_id);
-  if (it != list_cache_->entries.end()) it->second.directory = dir;
+  if (ListCache::Entry* e = list_cache_->Find(k.header.key_id)) {
+    e->directory = dir;
+    list_cache_->Resize(k.header.key_id, bytes.size());
+  }
   k.header.payload = std::move(dir);
   k.header.count = list.size();
   k.header.live = list.size() > 0;

@@ -10,6 +10,7 @@
 #ifndef DELTAKV_REPLICATION_TXN_APPLY_H_
 #define DELTAKV_REPLICATION_TXN_APPLY_H_
 
+#include <list>
 #include <map>
 #include <optional>
 #include <string>
@@ -27,14 +28,42 @@ namespace deltakv::replication {
 
 // Lists decoded by the writer, so that consecutive edits of one list do not
 // decode it again. An entry is used only while the key's stored chunk
-// directory equals `directory`.
+// directory equals `directory`. Bounded by bytes (an estimate of each
+// decoded list's memory: its encoded size times kMemoryFactor, plus
+// kEntryOverhead); past the bound the least recently used lists go. The
+// list being edited always stays, whatever its size.
 struct ListCache {
+  static constexpr size_t kMemoryFactor = 4;
+  static constexpr size_t kEntryOverhead = 256;
   struct Entry {
     std::string directory;
     crdt::List list;
+    size_t bytes = 0;                    // estimated memory
+    std::list<uint64_t>::iterator used;  // its place in `lru`
   };
-  static constexpr size_t kMaxEntries = 16;
+
+  explicit ListCache(size_t max) : max_bytes(max) {}
+  // The entry of `id`, marked as used now, or null.
+  Entry* Find(uint64_t id);
+  // Adds (or replaces) the entry of `id`, marked as used now, sized from
+  // `encoded_bytes`; evicts others past the bound.
+  Entry* Put(uint64_t id, std::string directory, crdt::List list,
+             size_t encoded_bytes);
+  // Records a new encoded size for `id`'s entry and evicts past the bound.
+  void Resize(uint64_t id, size_t encoded_bytes);
+  void Erase(uint64_t id);
+  void Clear();
+  size_t bytes() const { return bytes_; }
+  size_t size() const { return entries.size(); }
+
+  size_t max_bytes;
+  uint64_t hits = 0, misses = 0, evictions = 0;
+
+ private:
+  void EvictBut(uint64_t keep);
   std::map<uint64_t, Entry> entries;  // key id -> entry
+  std::list<uint64_t> lru;            // most recently used first
+  size_t bytes_ = 0;
 };
 
 class TxnApply {

@@ -638,3 +638,49 @@ TEST_CASE(
   REQUIRE(r->Apply(Incr("c", 1)).ok());
   CHECK(r->SetSize("c").status().code() == Code::kWrongType);
 }
+
+// The writer keeps decoded lists between edits within a byte budget, the
+// least recently used going first: a list edited all the time stays
+// decoded while lists edited once pass through (the cache used to evict
+// the list of the smallest key id and bound the number of lists, not
+// their size).
+TEST_CASE(
+    "the writer's list cache is bounded by bytes and keeps the list "
+    "edited most recently") {
+  TempDir dir;
+  ReplicaOptions o;
+  o.path = dir.path;
+  o.durability = deltakv::replication::Durability::kPeriodic;
+  o.list_cache_bytes = 100 << 10;
+  auto opened = Replica::Open(o);
+  REQUIRE(opened.ok());
+  auto& r = *opened;
+  std::vector<std::string> values;
+  for (int i = 0; i < 1000; ++i) values.push_back("v" + std::to_string(i));
+  REQUIRE(r->Apply(ListOp(OpKind::kListPush, "hot", values)).ok());
+  for (int i = 0; i < 30; ++i) {
+    REQUIRE(r->Apply(ListOp(OpKind::kListPush, "hot", {"h"})).ok());
+    REQUIRE(
+        r->Apply(ListOp(OpKind::kListPush, "cold" + std::to_string(i), values))
+            .ok());
+  }
+  REQUIRE(r->Apply(Incr("flush", 1)).ok());  // stats follow the batches
+  const auto st = r->Stats();
+  CHECK(st.list_cache_misses == 31);  // each list decoded once
+  CHECK(st.list_cache_hits == 30);    // every later edit of "hot"
+  CHECK(st.list_cache_evictions >= 25);
+  CHECK(st.list_cache_bytes <= o.list_cache_bytes);
+  CHECK(st.list_cache_entries >= 2);
+  // Nothing is lost by evicting: the lists read back whole.
+  auto hot = r->ListRange("hot", 0, 0);
+  REQUIRE(hot.ok());
+  CHECK(hot->length == 1030);
+  auto cold = r->ListRange("cold0", 0, 0);
+  REQUIRE(cold.ok());
+  CHECK(cold->values == values);
+  // Editing an evicted list decodes it again and keeps its state.
+  REQUIRE(r->Apply(ListOp(OpKind::kListPush, "cold0", {"again"})).ok());
+  cold = r->ListRange("cold0", 1000, 0);
+  REQUIRE(cold.ok());
+  CHECK(cold->values == std::vector<std::string>{"again"});
+}
