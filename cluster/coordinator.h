@@ -99,6 +99,12 @@ class Coordinator {
   // Renders the coordinator's metrics (Prometheus text).
   std::string RenderMetrics() const;
 
+  // Whether this node knows where keys live (a ring read from etcd, or the
+  // one kept from its last run): until then it answers 503.
+  bool KnowsRing() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return view_.ring && !view_.ring->empty();
+  }
   // The nodes that would hold `key` now (its targets), in order.
   std::vector<std::string> Targets(const std::string& key) const;
 

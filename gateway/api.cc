@@ -244,6 +244,11 @@ void Api::Read(const std::shared_ptr<Call>& call) {
       if (!ready_) {
         return Finish(call, 503, ErrorJson("unavailable", "shutting down"));
       }
+      if (options_.not_ready) {
+        if (const std::string why = options_.not_ready(); !why.empty()) {
+          return Finish(call, 503, ErrorJson("unavailable", why));
+        }
+      }
       return Finish(call, 200, R"({"status":"ready"})");
     case Route::kMetrics: {
       std::string text =

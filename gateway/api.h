@@ -65,6 +65,9 @@ struct ApiOptions {
   // GET /v1/cluster?key=K: the nodes that hold K now, in order (null: a
   // one-node region, the node itself).
   std::function<std::vector<std::string>(const std::string& key)> key_replicas;
+  // GET /readyz: why this node cannot serve yet ("" when it can; null:
+  // always can), e.g. a cluster node that has not read its ring.
+  std::function<std::string()> not_ready;
 };
 
 class Api {

@@ -334,6 +334,11 @@ int main(int argc, char** argv) {
       return started.status().code() == Code::kInvalidArgument ? 2 : 1;
     }
     coordinator = std::move(started).value();
+    api_options.not_ready = [coord = coordinator.get()]() -> std::string {
+      return coord->KnowsRing() ? std::string()
+                                : "this node has not read its region's ring "
+                                  "from etcd yet";
+    };
     api_options.key_replicas = [coord =
                                     coordinator.get()](const std::string& key) {
       return coord->Targets(key);

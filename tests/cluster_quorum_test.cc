@@ -587,3 +587,22 @@ TEST_CASE("SIGTERM under forwarded load: the node stops cleanly") {
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
 }
+
+TEST_CASE("a node that never read its ring is not ready and serves no key") {
+  // etcd is not there, and the node has no ring from an earlier run.
+  ServerProcess s({"--etcd",
+                   "http://127.0.0.1:" + std::to_string(FreePortPair()),
+                   "--node-id", "lonely", "--internal",
+                   "127.0.0.1:" + std::to_string(FreePortPair()),
+                   "--etcd-timeout-ms", "200", "--insecure-replication"});
+  REQUIRE(!s.url().empty());
+  CHECK(Call(s.url(), "GET", "/healthz").status == 200);
+  Answer ready = Call(s.url(), "GET", "/readyz");
+  CHECK(ready.status == 503);
+  CHECK(ready.body["error"]["message"].get<std::string>().find("ring") !=
+        std::string::npos);
+  Answer w = Call(s.url(), "POST", "/v1/counter/c/incr", R"({"by":1})");
+  CHECK(w.status == 503);
+  CHECK(w.body["error"]["code"] == "unavailable");
+  CHECK(Call(s.url(), "GET", "/v1/counter/c").status == 503);
+}
