@@ -2,8 +2,13 @@
 
 #include <xxhash.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -116,10 +121,10 @@ std::shared_ptr<void> Coordinator::Hold() {
     ++in_flight_;
   }
   return std::shared_ptr<void>(nullptr, [this](void*) {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      --in_flight_;
-    }
+    // Notified under the lock: the destructor may return (and cv_ go) as
+    // soon as it sees zero.
+    std::lock_guard<std::mutex> l(mu_);
+    --in_flight_;
     cv_.notify_all();
   });
 }
@@ -180,14 +185,41 @@ void Coordinator::Refresh() {
 void Coordinator::SaveRing(const Ring& ring) {
   if (options_.ring_cache.empty()) return;
   const std::string tmp = options_.ring_cache + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << Membership::EncodeRing(ring.nodes());
-    if (!f.flush()) return;
+  const std::string text = Membership::EncodeRing(ring.nodes());
+  auto fail = [this](const std::string& what) {
+    if (options_.log) {
+      options_.log(
+          true, "cannot keep the ring in " + options_.ring_cache + ": " + what);
+    }
+  };
+  // Written, synced, renamed, and the folder synced: after a crash the
+  // cache is the old ring or the new one, never a torn file.
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return fail(std::strerror(errno));
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(fd);
+      return fail(std::strerror(errno));
+    }
+    done += static_cast<size_t>(n);
   }
-  if (std::rename(tmp.c_str(), options_.ring_cache.c_str()) != 0 &&
-      options_.log) {
-    options_.log(true, "cannot write " + options_.ring_cache);
+  if (::fsync(fd) != 0) {
+    ::close(fd);
+    return fail(std::strerror(errno));
+  }
+  ::close(fd);
+  if (std::rename(tmp.c_str(), options_.ring_cache.c_str()) != 0) {
+    return fail(std::strerror(errno));
+  }
+  const std::string folder =
+      options_.ring_cache.substr(0, options_.ring_cache.rfind('/') + 1);
+  const int dir = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
   }
 }
 
@@ -914,7 +946,8 @@ void Coordinator::Serve(wire::Frame request, NodeTransport::Respond respond) {
       struct Joined {
         std::mutex mu;
         size_t left = 0;
-        Status retry;
+        Status retry;    // the storage could not take them: send again
+        Status refused;  // an entry refused for good (not acknowledged)
       };
       auto joined = std::make_shared<Joined>();
       std::vector<replication::LoggedDelta> states;
@@ -922,11 +955,13 @@ void Coordinator::Serve(wire::Frame request, NodeTransport::Respond respond) {
         if (b.key.empty() || b.key.size() > replication::kMaxKeyBytes ||
             b.blob.empty()) {
           if (options_.log) options_.log(true, "apply: bad entry refused");
+          std::lock_guard<std::mutex> l(joined->mu);
+          joined->refused = Status::InvalidArgument("bad entry in apply");
           continue;
         }
         states.push_back(FromBlob(b));
       }
-      if (states.empty()) return status_only(Status::OK());
+      if (states.empty()) return status_only(joined->refused);
       joined->left = states.size();
       for (replication::LoggedDelta& d : states) {
         const std::string key = d.key;
@@ -942,12 +977,16 @@ void Coordinator::Serve(wire::Frame request, NodeTransport::Respond respond) {
               Status answer;
               {
                 std::lock_guard<std::mutex> l(joined->mu);
-                if ((c == Code::kUnavailable || c == Code::kIOError) &&
-                    joined->retry.ok()) {
-                  joined->retry = r.status();
+                if (c == Code::kUnavailable || c == Code::kIOError) {
+                  if (joined->retry.ok()) joined->retry = r.status();
+                } else if (!r.ok() && joined->refused.ok()) {
+                  joined->refused = r.status();
                 }
                 if (--joined->left != 0) return;
-                answer = joined->retry;
+                // A retry first (the sender keeps the entries); else a
+                // refusal, so the sender does not count this replica as
+                // having the write.
+                answer = !joined->retry.ok() ? joined->retry : joined->refused;
               }
               status_only(answer);
             });

@@ -222,12 +222,37 @@ TEST_CASE(
   // Restarted: up again everywhere.
   nodes[1]->Restart();
   REQUIRE(!nodes[1]->server().url().empty());
-  REQUIRE(
-      Eventually(all(), [&](const json& j) { return Ids(j, true) == three; }));
+  // Up everywhere, with the address it has now (it updates its ring entry:
+  // one more ring revision, which every node must have seen before etcd
+  // stops, or the revisions below differ for good).
+  const std::string n2_http = nodes[1]->server().url().substr(7);
+  REQUIRE(Eventually(all(), [&](const json& j) {
+    if (Ids(j, true) != three) return false;
+    for (const auto& n : j["nodes"]) {
+      if (n["id"] == "n2") return n["http"] == n2_http;
+    }
+    return false;
+  }));
+  int64_t revision = -1;
+  {
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < until) {
+      std::set<int64_t> seen;
+      for (auto& n : nodes) {
+        const json j = ClusterOf(n->server().url());
+        seen.insert(j.is_object() ? j["ring_revision"].get<int64_t>() : -1);
+      }
+      if (seen.size() == 1 && *seen.begin() > 0) {
+        revision = *seen.begin();
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  REQUIRE(revision > 0);
 
   // etcd stops: the nodes keep serving with the last ring and say so.
-  const int64_t revision =
-      ClusterOf(nodes[0]->server().url())["ring_revision"].get<int64_t>();
   etcd.Stop();
   REQUIRE(Eventually(all(), [&](const json& j) {
     return !j["etcd"]["reachable"].get<bool>() && Ids(j) == three &&

@@ -488,6 +488,17 @@ TEST_CASE(
               .status == 200);
   b->server().Kill();
   REQUIRE(region.SeeUp({a}, {"n1"}));
+  // a's coordinator takes the liveness it polls (every 200 ms): until then
+  // b is still a target, and a read asking every live target is 503.
+  {
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < until &&
+           ReplicasOf(a->url(), "k") != std::vector<std::string>{"n1"}) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    REQUIRE(ReplicasOf(a->url(), "k") == std::vector<std::string>{"n1"});
+  }
   // A read with a causal token asks every replica that is up: with b down
   // that is a alone, not a 503.
   Answer after = Call(a->url(), "GET", "/v1/counter/k?after=" + token);
@@ -574,7 +585,8 @@ TEST_CASE("SIGTERM under forwarded load: the node stops cleanly") {
         // Through the node being stopped and through the others, which
         // forward to it: both sides of a call die with it.
         const std::string via =
-            i % 2 ? url : region.nodes[1 + static_cast<size_t>(i) % 2]->url();
+            i % 2 ? url
+                  : region.nodes[1 + static_cast<size_t>(i / 2) % 2]->url();
         Call(via, "POST", "/v1/counter/" + key + "/incr?w=2", R"({"by":1})");
         Call(via, "GET", "/v1/counter/" + key + "?r=2");
       }

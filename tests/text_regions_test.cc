@@ -49,6 +49,15 @@ bool SameText(Cluster& cl, const std::string& key, std::string* text) {
   return false;
 }
 
+// The "text" of a text page's body ("" when it is not one).
+std::string TextOf(const std::string& body) {
+  const json j = json::parse(body, nullptr, false);
+  if (!j.is_object() || !j.contains("text") || !j["text"].is_string()) {
+    return "";
+  }
+  return j["text"].get<std::string>();
+}
+
 // Whether every occurrence of `c` in `text` forms one run of `n`.
 bool OneRun(const std::string& text, char c, size_t n) {
   const size_t first = text.find(c);
@@ -137,9 +146,7 @@ TEST_CASE("three regions type at one place concurrently: no interleaving") {
         // character (after "hello" for the first one).
         auto r =
             (*client)->Request("GET", "/v1/list/doc?format=text&limit=100000");
-        const std::string now =
-            r.ok() ? json::parse(r->body, nullptr, false).value("text", "")
-                   : "";
+        const std::string now = r.ok() ? TextOf(r->body) : "";
         const size_t mine = now.rfind(c);
         const size_t at = mine == std::string::npos ? 5 : mine + 1;
         if (Post(**client, "/v1/list/doc/insert",
@@ -150,7 +157,7 @@ TEST_CASE("three regions type at one place concurrently: no interleaving") {
       auto r =
           (*client)->Request("GET", "/v1/list/doc?format=text&limit=100000");
       if (r.ok()) {
-        alone_text[i] = json::parse(r->body, nullptr, false).value("text", "");
+        alone_text[i] = TextOf(r->body);
       }
       stopped[i] = alone.Stop();
     });
