@@ -9,6 +9,8 @@
 //    policy; we report ours / raw.
 // 2. Set add into a 1,000,000-member set vs a 100-member set: time per add
 //    and bytes written per add (from /proc/self/io write_bytes, sync mode).
+// 4. (before 3 in the output) Per-edit time and bytes written for lists of
+//    1,000, 100,000 and 1,000,000 values; `--lists` runs this part alone.
 // 3. Time from Open to the first served read of a store holding 10 million
 //    keys (5 million with --quick... see the printed line).
 #include <lmdb.h>
@@ -62,6 +64,7 @@ std::unique_ptr<Replica> Open(const std::string& path, Durability d) {
   o.region = "bench";
   o.durability = d;
   o.sync_interval_ms = 1000;
+  o.max_list_length = 0;  // the list rows go past 1,000,000 values
   auto r = Replica::Open(o);
   if (!r.ok()) {
     std::fprintf(stderr, "open: %s\n", r.status().ToString().c_str());
@@ -278,6 +281,58 @@ void SetScaling(int big, int adds) {
               per_op[1] / per_op[0]);
 }
 
+// Per-edit cost of a list by its length (issue: at most 2x from 1,000 to
+// 1,000,000 values): one-character inserts in the middle and appends, as
+// an editor types, time in periodic durability and bytes in sync.
+void ListScaling(const std::vector<int>& sizes, int edits) {
+  std::printf(
+      "\n### List edit by list length (text: one code point per value)\n\n"
+      "time per edit: periodic durability, one insert of one value per "
+      "operation at the middle; bytes: sync durability, /proc/self/io "
+      "write_bytes\n\n| list length | µs per edit | bytes written per edit "
+      "|\n|---|---|---|\n");
+  std::vector<double> per_op;
+  for (int size : sizes) {
+    std::string dir = TempDir("list");
+    auto r = Open(dir, Durability::kPeriodic);
+    // Filled in pastes of 10,000 values (a 100 KB paste each).
+    for (int done = 0; done < size;) {
+      const int n = std::min(10000, size - done);
+      Op op;
+      op.kind = OpKind::kListPush;
+      op.key = "doc";
+      op.members.assign(static_cast<size_t>(n), "x");
+      if (!r->Apply(std::move(op)).ok()) std::abort();
+      done += n;
+    }
+    auto edit = [&](Replica& rep, int i) {
+      Op op;
+      op.kind = OpKind::kListInsert;
+      op.key = "doc";
+      op.index = static_cast<uint64_t>(size / 2 + i);
+      op.members = {"y"};
+      if (!rep.Apply(std::move(op)).ok()) std::abort();
+    };
+    auto t0 = Clock::now();
+    for (int i = 0; i < edits; ++i) edit(*r, i);
+    const double secs = Seconds(Clock::now() - t0);
+    r.reset();
+    r = Open(dir, Durability::kSync);
+    const int byte_edits = std::min(edits, 20);
+    const uint64_t w0 = WriteBytes();
+    for (int i = 0; i < byte_edits; ++i) edit(*r, edits + i);
+    const uint64_t w1 = WriteBytes();
+    per_op.push_back(secs / edits * 1e6);
+    std::printf("| %d | %.1f | %.0f |\n", size, per_op.back(),
+                static_cast<double>(w1 - w0) / byte_edits);
+    std::fflush(stdout);
+    r.reset();
+    std::filesystem::remove_all(dir);
+  }
+  std::printf("\nratio (longest / shortest time per edit): %.1f (goal <= 2)\n",
+              per_op.back() / per_op.front());
+}
+
 void Restart(int keys) {
   std::string dir = TempDir("restart");
   {
@@ -315,6 +370,10 @@ void Restart(int keys) {
 
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  if (argc > 1 && std::string(argv[1]) == "--lists") {
+    ListScaling({1000, 100000, 1000000}, 50);
+    return 0;
+  }
   const double secs = quick ? 0.5 : 2.0;
   std::printf("### Writes (ours vs raw LMDB, same puts, same batching)\n\n");
   std::printf(
@@ -349,6 +408,9 @@ int main(int argc, char** argv) {
     std::printf("| %d | %.0f |\n", threads, RunReads(threads, secs));
   }
   SetScaling(quick ? 100000 : 1000000, quick ? 2000 : 20000);
+  ListScaling(quick ? std::vector<int>{1000, 100000}
+                    : std::vector<int>{1000, 100000, 1000000},
+              quick ? 20 : 50);
   Restart(quick ? 1000000 : 10000000);
   return 0;
 }
