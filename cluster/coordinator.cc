@@ -606,6 +606,11 @@ void Coordinator::ForwardWrite(std::vector<std::string> targets, size_t next,
                        if (!r->status.ok()) return done(r->status);
                        return done(std::move(r->write_result));
                      }
+                     // Too large to send: nothing was sent, and another
+                     // node would not take it either.
+                     if (r.status().code() == Code::kTooLarge) {
+                       return done(r.status());
+                     }
                      Failed(id);
                      // Not sent (not connected): nothing was applied, another
                      // replica may take it. Sent and unanswered: the outcome is

@@ -10,12 +10,15 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -227,6 +230,35 @@ TEST_CASE(
     CHECK(q.body["value"] == 5);
   }
   CHECK(through_other == 40);
+
+  // The CLI, as a user runs it, through a node that does not hold the key.
+  {
+    const std::string key = "cli-key";
+    const std::vector<std::string> replicas =
+        ReplicasOf(region.nodes[0]->url(), key);
+    Node* other = nullptr;
+    for (auto& n : region.nodes) {
+      if (std::find(replicas.begin(), replicas.end(), n->id()) ==
+          replicas.end()) {
+        other = n.get();
+      }
+    }
+    REQUIRE(other != nullptr);
+    const std::string cli =
+        std::string(DELTAKV_CLI_BIN) + " --url " + other->url() + " counter ";
+    CHECK(std::system((cli + "incr " + key + " 7 >/dev/null").c_str()) == 0);
+    for (const std::string& id : replicas) {
+      Answer r =
+          Call(region.Find(id)->url(), "GET", "/v1/counter/" + key + "?r=1");
+      CHECK(r.body["value"] == 7);
+    }
+    FILE* p = popen((cli + "get " + key).c_str(), "r");
+    REQUIRE(p != nullptr);
+    char buf[256] = {0};
+    const size_t n = fread(buf, 1, sizeof buf - 1, p);
+    CHECK(pclose(p) == 0);
+    CHECK(std::string(buf, n).find('7') != std::string::npos);
+  }
 
   // A causal token from a write through one node: a read with it through
   // any other node sees the write (w=1: the other replicas may not have it
@@ -617,4 +649,45 @@ TEST_CASE("a node that never read its ring is not ready and serves no key") {
   CHECK(w.status == 503);
   CHECK(w.body["error"]["code"] == "unavailable");
   CHECK(Call(s.url(), "GET", "/v1/counter/c").status == 503);
+}
+
+TEST_CASE(
+    "a replica that never answers (SIGSTOP): w=2 succeeds, w=3 is 503 "
+    "in bounded time, and it catches up when it resumes") {
+  Region region(3, 3);
+  INFO(region.etcd.error());
+  REQUIRE(region.etcd.ready());
+  for (auto& n : region.nodes) REQUIRE(!n->url().empty());
+  REQUIRE(region.SeeUp(region.All(), {"n1", "n2", "n3"}));
+  Node* a = region.nodes[0].get();
+  Node* hung = region.nodes[2].get();
+  REQUIRE(
+      Call(a->url(), "POST", "/v1/counter/k/incr?w=3", R"({"by":1})").status ==
+      200);
+  REQUIRE(kill(hung->server().pid(), SIGSTOP) == 0);
+  // Its connection stays open and its lease alive for a while: calls to it
+  // get no answer at all, and time out (--node-timeout-ms 700).
+  const auto t0 = std::chrono::steady_clock::now();
+  Answer two = Call(a->url(), "POST", "/v1/counter/k/incr?w=2", R"({"by":10})");
+  Answer three =
+      Call(a->url(), "POST", "/v1/counter/k/incr?w=3", R"({"by":100})");
+  const auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(two.status == 200);
+  CHECK(three.status == 503);
+  CHECK(three.body.dump().find("will still replicate") != std::string::npos);
+  CHECK(took < std::chrono::seconds(5));
+  Answer read = Call(a->url(), "GET", "/v1/counter/k?r=2");
+  CHECK(read.status == 200);
+  CHECK(read.body["value"] == 111);
+  REQUIRE(kill(hung->server().pid(), SIGCONT) == 0);
+  // Resumed: the deltas it missed reach it as hints.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  json got;
+  while (std::chrono::steady_clock::now() < deadline) {
+    got = Call(hung->url(), "GET", "/v1/counter/k?r=1").body;
+    if (got.is_object() && got["value"] == 111) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(got["value"] == 111);
 }
