@@ -284,13 +284,22 @@ void SetScaling(int big, int adds) {
 // Per-edit cost of a list by its length (issue: at most 2x from 1,000 to
 // 1,000,000 values): one-character inserts in the middle and appends, as
 // an editor types, time in periodic durability and bytes in sync.
-void ListScaling(const std::vector<int>& sizes, int edits) {
+void ListScaling(const std::vector<int>& sizes, int edits, bool text) {
   std::printf(
-      "\n### List edit by list length (text: one code point per value)\n\n"
+      "\n### List edit by list length (%s)\n\n"
       "time per edit: periodic durability, one insert of one value per "
       "operation at the middle; bytes: sync durability, /proc/self/io "
       "write_bytes\n\n| list length | µs per edit | bytes written per edit "
-      "|\n|---|---|---|\n");
+      "|\n|---|---|---|\n",
+      text ? "text: one code point per value"
+           : "short strings: values of 12 bytes");
+  // A value as typed or pasted.
+  auto value = [text](int i) {
+    if (text) return std::string(1, static_cast<char>('a' + i % 26));
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "value-%06d", i % 1000000);
+    return std::string(buf);
+  };
   std::vector<double> per_op;
   for (int size : sizes) {
     std::string dir = TempDir("list");
@@ -301,7 +310,8 @@ void ListScaling(const std::vector<int>& sizes, int edits) {
       Op op;
       op.kind = OpKind::kListPush;
       op.key = "doc";
-      op.members.assign(static_cast<size_t>(n), "x");
+      op.members.clear();
+      for (int i = 0; i < n; ++i) op.members.push_back(value(done + i));
       if (!r->Apply(std::move(op)).ok()) std::abort();
       done += n;
     }
@@ -310,7 +320,7 @@ void ListScaling(const std::vector<int>& sizes, int edits) {
       op.kind = OpKind::kListInsert;
       op.key = "doc";
       op.index = static_cast<uint64_t>(size / 2 + i);
-      op.members = {"y"};
+      op.members = {value(i)};
       if (!rep.Apply(std::move(op)).ok()) std::abort();
     };
     auto t0 = Clock::now();
@@ -371,7 +381,8 @@ void Restart(int keys) {
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
   if (argc > 1 && std::string(argv[1]) == "--lists") {
-    ListScaling({1000, 100000, 1000000}, 50);
+    ListScaling({1000, 100000, 1000000}, 50, true);
+    ListScaling({1000, 100000, 1000000}, 50, false);
     return 0;
   }
   const double secs = quick ? 0.5 : 2.0;
@@ -408,9 +419,11 @@ int main(int argc, char** argv) {
     std::printf("| %d | %.0f |\n", threads, RunReads(threads, secs));
   }
   SetScaling(quick ? 100000 : 1000000, quick ? 2000 : 20000);
-  ListScaling(quick ? std::vector<int>{1000, 100000}
-                    : std::vector<int>{1000, 100000, 1000000},
-              quick ? 20 : 50);
+  for (bool text : {true, false}) {
+    ListScaling(quick ? std::vector<int>{1000, 100000}
+                      : std::vector<int>{1000, 100000, 1000000},
+                quick ? 20 : 50, text);
+  }
   Restart(quick ? 1000000 : 10000000);
   return 0;
 }

@@ -46,6 +46,9 @@ List& List::operator=(List&& other) noexcept {
     waiting_ = std::exchange(other.waiting_, {});
     pending_deletes_ = std::exchange(other.pending_deletes_, {});
     clock_ = std::exchange(other.clock_, {});
+    track_ = std::exchange(other.track_, false);
+    all_touched_ = std::exchange(other.all_touched_, false);
+    touched_ = std::exchange(other.touched_, {});
   }
   return *this;
 }
@@ -132,6 +135,7 @@ Result<List> List::InsertBuffer(ReplicaId replica, uint64_t index,
     prev->len += n;
     prev->values.append(values);
     tree_.Refresh(prev);
+    Touch(prev);
     return delta;
   }
   auto* run = new ListRun;
@@ -142,6 +146,7 @@ Result<List> List::InsertBuffer(ReplicaId replica, uint64_t index,
   run->values = std::move(values);
   tree_.InsertBefore(next, run);
   IndexRun(run);
+  Touch(run);
   return delta;
 }
 
@@ -162,6 +167,7 @@ Result<List> List::Delete(uint64_t index, uint64_t count) {
     delta.AddPendingDelete(run->id.replica, run->id.counter, run->end());
     remaining -= run->len;
     MarkDeleted(run);
+    Touch(run);
     Coalesce(run);
   }
   return delta;
@@ -262,6 +268,10 @@ int64_t List::RightPosition(const Dot& id) const {
 }
 
 ListRun* List::Split(ListRun* run, uint64_t k) {
+  return SplitAt(run, k, run->deleted ? 0 : ValueOffset(run->values, k));
+}
+
+ListRun* List::SplitAt(ListRun* run, uint64_t k, size_t at) {
   assert(k > 0 && k < run->len);
   auto* second = new ListRun;
   second->id = Dot{run->id.replica, run->id.counter + k};
@@ -270,7 +280,6 @@ ListRun* List::Split(ListRun* run, uint64_t k) {
   second->origin_right = run->origin_right;
   second->deleted = run->deleted;
   if (!run->deleted) {
-    const size_t at = ValueOffset(run->values, k);
     second->values.assign(run->values, at);
     run->values.resize(at);
   }
@@ -296,7 +305,10 @@ ListRun* List::Coalesce(ListRun* run) {
   for (int side = 0; side < 2; ++side) {
     ListRun* a = side == 0 ? RunTree::Prev(run) : run;
     ListRun* b = side == 0 ? run : RunTree::Next(run);
-    if (a == nullptr || b == nullptr || !Continues(a, b)) continue;
+    // Chunks keep their runs: a run never spans two chunks.
+    if (a == nullptr || b == nullptr || b->starts_chunk || !Continues(a, b)) {
+      continue;
+    }
     tree_.Unlink(b);
     index_[b->id.replica].erase(b->id.counter);
     a->len += b->len;
@@ -307,6 +319,75 @@ ListRun* List::Coalesce(ListRun* run) {
     run = a;
   }
   return run;
+}
+
+// ---------------------------------------------------------- storage chunks
+
+void List::TrackChunks(bool on) {
+  track_ = on;
+  all_touched_ = false;
+  touched_.clear();
+}
+
+std::vector<uint64_t> List::TakeTouched(bool* all) {
+  *all = all_touched_;
+  all_touched_ = false;
+  std::vector<uint64_t> out = std::exchange(touched_, {});
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+uint64_t List::SplitChunk(uint64_t k, size_t target_bytes) {
+  assert(k < chunk_count());
+  target_bytes = std::max<size_t>(target_bytes, 1);
+  // Where the pieces start: (run, element in it, byte offset in its values).
+  struct Cut {
+    ListRun* run;
+    uint64_t element;
+    size_t at;
+  };
+  std::vector<Cut> cuts;
+  ListRun* first = tree_.ChunkStart(k);
+  size_t filled = 0;                  // value bytes in the current piece
+  constexpr size_t kRecordBytes = 8;  // a run record, roughly
+  for (ListRun* r = first; r != nullptr && (r == first || !r->starts_chunk);
+       r = RunTree::Next(r)) {
+    if (r != first && filled >= target_bytes) {
+      cuts.push_back(Cut{r, 0, 0});
+      filled = 0;
+    }
+    filled += kRecordBytes;
+    if (r->deleted) continue;
+    // Cut inside the run where its values pass the target.
+    if (filled + r->values.size() < target_bytes) {
+      filled += r->values.size();
+      continue;
+    }
+    uint64_t element = 0;
+    for (size_t pos = 0; pos < r->values.size();) {
+      if (filled >= target_bytes && element > 0) {
+        cuts.push_back(Cut{r, element, pos});
+        filled = 0;
+      }
+      const size_t before = pos;
+      NextValue(r->values, &pos);
+      filled += pos - before;
+      ++element;
+    }
+  }
+  // From the last cut back, so that each split copies only its tail.
+  for (auto it = cuts.rbegin(); it != cuts.rend(); ++it) {
+    ListRun* start =
+        it->element == 0 ? it->run : SplitAt(it->run, it->element, it->at);
+    tree_.SetChunkStart(start, true);
+  }
+  return cuts.size() + 1;
+}
+
+void List::MergeChunks(uint64_t k) {
+  assert(k + 1 < chunk_count());
+  tree_.SetChunkStart(tree_.ChunkStart(k + 1), false);
 }
 
 void List::IndexRun(ListRun* run) {

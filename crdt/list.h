@@ -124,6 +124,26 @@ class List {
   // True when the element `id` is in the document (deleted or not).
   bool Contains(const Dot& id) const { return FindRun(id) != nullptr; }
 
+  // --------------------------------------------------------- storage chunks
+  // The store keeps a list as chunks of consecutive runs, one record each
+  // (replication/list_store.h), so that an edit rewrites only the chunks it
+  // touches. The chunks are part of the state's shape, not of its value:
+  // Join, equality of values and the blob codec ignore them.
+
+  uint64_t chunk_count() const { return tree_.chunks(); }
+  // Starts (or stops) recording which chunks the mutators touch, with
+  // nothing touched yet.
+  void TrackChunks(bool on);
+  // The chunks touched since the last call, sorted and unique; *all is set
+  // when every chunk may have changed (the whole state was replaced).
+  std::vector<uint64_t> TakeTouched(bool* all);
+  // Cuts chunk `k` (< chunk_count()) into pieces of about `target_bytes` of
+  // values each, splitting runs where needed. Returns the number of pieces
+  // (1: nothing was cut); they are chunks k .. k+pieces-1.
+  uint64_t SplitChunk(uint64_t k, size_t target_bytes);
+  // Joins chunk k+1 into chunk k (k + 1 < chunk_count()).
+  void MergeChunks(uint64_t k);
+
  private:
   friend class ListCodec;
   using ListRun = list_internal::ListRun;
@@ -176,6 +196,12 @@ class List {
   int64_t RightPosition(const Dot& id) const;
   // Splits `run` before its element k (0 < k < len); returns the second part.
   ListRun* Split(ListRun* run, uint64_t k);
+  // Split with the byte offset of element k in run->values given.
+  ListRun* SplitAt(ListRun* run, uint64_t k, size_t at);
+  // Records that `run`'s chunk changed (when tracking).
+  void Touch(ListRun* run) {
+    if (track_) touched_.push_back(tree_.ChunkOf(run));
+  }
   void MarkDeleted(ListRun* run);
   // Merges `run` with neighbours that continue it; returns the survivor.
   ListRun* Coalesce(ListRun* run);
@@ -191,6 +217,10 @@ class List {
   std::multimap<Dot, Dot> waiting_;    // missing origin -> pending run key
   std::map<ReplicaId, Ranges> pending_deletes_;    // ids not known yet
   std::unordered_map<ReplicaId, uint64_t> clock_;  // highest counter seen
+  // Chunk tracking (TrackChunks); not copied.
+  bool track_ = false;
+  bool all_touched_ = false;
+  std::vector<uint64_t> touched_;
 };
 
 }  // namespace deltakv::crdt

@@ -139,28 +139,46 @@ class Writer {
 // Friend of List: reads and builds its private parts.
 class ListCodec {
  public:
-  static std::string Encode(const List& list);
-  static Status Decode(std::string_view bytes, List* out);
+  // The blob of the runs from `first` (null: none) to the end of the
+  // document, or only to the end of its chunk, plus the held runs and
+  // deletes when `held`. Adds the element counts of the runs to *info.
+  static std::string EncodeRuns(const List& list, ListRun* first,
+                                bool one_chunk, bool held, ListChunkInfo* info);
+  static Status Decode(const std::vector<std::string_view>& chunks,
+                       std::string_view held, bool whole, List* out);
+  static ListRun* ChunkStart(const List& list, uint64_t k) {
+    return list.tree_.ChunkStart(k);
+  }
+  static ListRun* First(const List& list) { return list.tree_.First(); }
 };
 
-std::string ListCodec::Encode(const List& list) {
+std::string ListCodec::EncodeRuns(const List& list, ListRun* first,
+                                  bool one_chunk, bool held,
+                                  ListChunkInfo* info) {
+  const auto in_range = [&](const ListRun* r) {
+    return r != nullptr && (r == first || !one_chunk || !r->starts_chunk);
+  };
   // Replica table, sorted.
   std::map<ReplicaId, uint64_t> replicas;
   const auto note = [&](const Dot& d) {
     if (d.counter != 0) replicas.emplace(d.replica, 0);
   };
-  for (ListRun* r = list.tree_.First(); r != nullptr; r = RunTree::Next(r)) {
+  for (ListRun* r = first; in_range(r); r = RunTree::Next(r)) {
     note(r->id);
     note(r->origin_left);
     note(r->origin_right);
+    info->total += r->len;
+    info->visible += r->visible();
   }
-  for (const auto& [id, run] : list.pending_) {
-    note(id);
-    note(run.origin_left);
-    note(run.origin_right);
-  }
-  for (const auto& [replica, ranges] : list.pending_deletes_) {
-    replicas.emplace(replica, 0);
+  if (held) {
+    for (const auto& [id, run] : list.pending_) {
+      note(id);
+      note(run.origin_left);
+      note(run.origin_right);
+    }
+    for (const auto& [replica, ranges] : list.pending_deletes_) {
+      replicas.emplace(replica, 0);
+    }
   }
   uint64_t next = 0;
   for (auto& [replica, index] : replicas) index = next++;
@@ -170,7 +188,7 @@ std::string ListCodec::Encode(const List& list) {
   Record rec;
   bool open = false;
   const ListRun* last = nullptr;
-  for (ListRun* r = list.tree_.First(); r != nullptr; r = RunTree::Next(r)) {
+  for (ListRun* r = first; in_range(r); r = RunTree::Next(r)) {
     if (open && List::Continues(last, r)) {
       rec.len += r->len;
       rec.values.emplace_back(r->values);
@@ -189,16 +207,20 @@ std::string ListCodec::Encode(const List& list) {
     w.Run(rec);
     ++tree_records;
   }
-  for (const auto& [id, run] : list.pending_) {
-    w.Run(Record{id,
-                 run.len,
-                 run.origin_left,
-                 run.origin_right,
-                 run.deleted,
-                 {run.values}});
-  }
-  for (const auto& [replica, ranges] : list.pending_deletes_) {
-    for (const auto& [start, end] : ranges) w.Delete(replica, start, end);
+  uint64_t held_records = 0;
+  if (held) {
+    for (const auto& [id, run] : list.pending_) {
+      w.Run(Record{id,
+                   run.len,
+                   run.origin_left,
+                   run.origin_right,
+                   run.deleted,
+                   {run.values}});
+    }
+    held_records = list.pending_.size();
+    for (const auto& [replica, ranges] : list.pending_deletes_) {
+      for (const auto& [start, end] : ranges) w.Delete(replica, start, end);
+    }
   }
 
   msgpack::sbuffer buf;
@@ -209,7 +231,7 @@ std::string ListCodec::Encode(const List& list) {
   pk.pack_array(static_cast<uint32_t>(replicas.size()));
   for (const auto& [replica, index] : replicas) pk.pack_uint64(replica.value());
   pk.pack_uint64(tree_records);
-  pk.pack_uint64(list.pending_.size());
+  pk.pack_uint64(held_records);
   codec_internal::PackBytes(pk, w.runs);
   codec_internal::PackBytes(pk, w.values);
   codec_internal::PackBytes(pk, w.deletes);
@@ -342,86 +364,143 @@ class Reader {
 
 }  // namespace
 
-Status ListCodec::Decode(std::string_view bytes, List* out) {
-  codec_internal::Unpacked u;
-  DELTAKV_RETURN_IF_ERROR(codec_internal::Unpack(bytes, CrdtType::kList, &u));
+namespace {
+
+// The fields of one blob's body.
+struct Body {
+  std::vector<ReplicaId> replicas;
+  uint64_t tree_count = 0, held_count = 0;
+  std::string_view runs, values, deletes;
+};
+
+Status ReadBody(std::string_view bytes, codec_internal::Unpacked* u, Body* b) {
+  DELTAKV_RETURN_IF_ERROR(codec_internal::Unpack(bytes, CrdtType::kList, u));
   const msgpack::object_array* body;
-  DELTAKV_RETURN_IF_ERROR(GetArray(*u.body, "list body", &body));
+  DELTAKV_RETURN_IF_ERROR(GetArray(*u->body, "list body", &body));
   if (body->size != 7) return Corrupt("list body must have 7 fields");
-  uint64_t version, tree_count, held_count;
+  uint64_t version;
   DELTAKV_RETURN_IF_ERROR(GetUint(body->ptr[0], "list version", &version));
   if (version != kListBodyVersion) {
     return Corrupt("unsupported list version " + std::to_string(version));
   }
   const msgpack::object_array* table;
   DELTAKV_RETURN_IF_ERROR(GetArray(body->ptr[1], "list replicas", &table));
-  std::vector<ReplicaId> replicas;
-  replicas.reserve(table->size);
+  b->replicas.reserve(table->size);
   for (uint32_t i = 0; i < table->size; ++i) {
     ReplicaId r;
     DELTAKV_RETURN_IF_ERROR(codec_internal::GetReplica(table->ptr[i], &r));
-    if (!replicas.empty() && r <= replicas.back()) {
+    if (!b->replicas.empty() && r <= b->replicas.back()) {
       return Corrupt("list replicas not increasing");
     }
-    replicas.push_back(r);
+    b->replicas.push_back(r);
   }
-  DELTAKV_RETURN_IF_ERROR(GetUint(body->ptr[2], "list runs", &tree_count));
-  DELTAKV_RETURN_IF_ERROR(GetUint(body->ptr[3], "list held", &held_count));
-  std::string_view runs, values, deletes;
-  DELTAKV_RETURN_IF_ERROR(GetBytes(body->ptr[4], "list runs", &runs));
-  DELTAKV_RETURN_IF_ERROR(GetBytes(body->ptr[5], "list values", &values));
-  DELTAKV_RETURN_IF_ERROR(GetBytes(body->ptr[6], "list deletes", &deletes));
+  DELTAKV_RETURN_IF_ERROR(GetUint(body->ptr[2], "list runs", &b->tree_count));
+  DELTAKV_RETURN_IF_ERROR(GetUint(body->ptr[3], "list held", &b->held_count));
+  DELTAKV_RETURN_IF_ERROR(GetBytes(body->ptr[4], "list runs", &b->runs));
+  DELTAKV_RETURN_IF_ERROR(GetBytes(body->ptr[5], "list values", &b->values));
+  DELTAKV_RETURN_IF_ERROR(GetBytes(body->ptr[6], "list deletes", &b->deletes));
   // A record takes at least two bytes (flags, length).
-  const uint64_t max_records = runs.size() / 2;
-  if (tree_count > max_records || held_count > max_records - tree_count) {
+  const uint64_t max_records = b->runs.size() / 2;
+  if (b->tree_count > max_records ||
+      b->held_count > max_records - b->tree_count) {
     return Corrupt("list run counts exceed the bytes");
   }
+  return Status::OK();
+}
 
+}  // namespace
+
+// Decodes the blobs `chunks` (each a piece of the document, in order; the
+// whole state when `whole`) and `held` (held runs and deletes; may be
+// empty) into one state.
+Status ListCodec::Decode(const std::vector<std::string_view>& chunks,
+                         std::string_view held, bool whole, List* out) {
   List list;
-  Reader reader(replicas, runs, values);
   std::vector<std::unique_ptr<ListRun>> nodes;
-  nodes.reserve(tree_count);
+  uint64_t position = 0;
   Record rec;
   std::string buffer;
-  uint64_t position = 0;
-  for (uint64_t i = 0; i < tree_count + held_count; ++i) {
-    DELTAKV_RETURN_IF_ERROR(reader.Run(&rec, &buffer));
-    const Dot& id = rec.id;
-    const uint64_t end = id.counter + rec.len;
-    if (list.FindRun(id) != nullptr ||
-        list.NextKnownStart(id.replica, id.counter) < end) {
-      return Corrupt("list run ids overlap");
+  const size_t blobs = chunks.size() + (held.empty() ? 0 : 1);
+  for (size_t blob = 0; blob < blobs; ++blob) {
+    const bool is_held = blob == chunks.size();
+    codec_internal::Unpacked u;
+    Body b;
+    DELTAKV_RETURN_IF_ERROR(ReadBody(is_held ? held : chunks[blob], &u, &b));
+    if (!whole) {
+      if (is_held && b.tree_count != 0) {
+        return Corrupt("list held record holds document runs");
+      }
+      if (!is_held &&
+          (b.tree_count == 0 || b.held_count != 0 || !b.deletes.empty())) {
+        return Corrupt("list chunk without runs or with held ones");
+      }
     }
-    list.NoteCounter(id.replica, end - 1);
-    if (i < tree_count) {
-      auto node = std::make_unique<ListRun>();
-      node->id = id;
-      node->len = rec.len;
-      node->origin_left = rec.origin_left;
-      node->origin_right = rec.origin_right;
-      node->deleted = rec.deleted;
-      node->values = buffer;
-      node->sub_all = position;  // until Assign: the raw position
-      position += rec.len;
-      if (position > List::kMaxCounter) return Corrupt("list too long");
-      list.IndexRun(node.get());
-      nodes.push_back(std::move(node));
-      continue;
+    Reader reader(b.replicas, b.runs, b.values);
+    for (uint64_t i = 0; i < b.tree_count + b.held_count; ++i) {
+      DELTAKV_RETURN_IF_ERROR(reader.Run(&rec, &buffer));
+      const Dot& id = rec.id;
+      const uint64_t end = id.counter + rec.len;
+      if (list.FindRun(id) != nullptr ||
+          list.NextKnownStart(id.replica, id.counter) < end) {
+        return Corrupt("list run ids overlap");
+      }
+      list.NoteCounter(id.replica, end - 1);
+      if (i < b.tree_count) {
+        auto node = std::make_unique<ListRun>();
+        node->id = id;
+        node->len = rec.len;
+        node->origin_left = rec.origin_left;
+        node->origin_right = rec.origin_right;
+        node->deleted = rec.deleted;
+        node->values = buffer;
+        node->starts_chunk = i == 0;
+        node->sub_all = position;  // until Assign: the raw position
+        position += rec.len;
+        if (position > List::kMaxCounter) return Corrupt("list too long");
+        list.IndexRun(node.get());
+        nodes.push_back(std::move(node));
+        continue;
+      }
+      auto it = list.pending_.upper_bound(id);
+      if ((it != list.pending_.end() && it->first.replica == id.replica &&
+           it->first.counter < end) ||
+          (it != list.pending_.begin() &&
+           std::prev(it)->first.replica == id.replica &&
+           std::prev(it)->first.counter + std::prev(it)->second.len >
+               id.counter)) {
+        return Corrupt("list held run ids overlap");
+      }
+      list.pending_.emplace(
+          id, List::PendingRun{rec.len, rec.origin_left, rec.origin_right,
+                               rec.deleted, buffer});
     }
-    auto it = list.pending_.upper_bound(id);
-    if ((it != list.pending_.end() && it->first.replica == id.replica &&
-         it->first.counter < end) ||
-        (it != list.pending_.begin() &&
-         std::prev(it)->first.replica == id.replica &&
-         std::prev(it)->first.counter + std::prev(it)->second.len >
-             id.counter)) {
-      return Corrupt("list held run ids overlap");
+    if (!reader.done()) return Corrupt("list: trailing run or value bytes");
+
+    size_t dpos = 0;
+    uint64_t prev_end = 0;
+    while (dpos < b.deletes.size()) {
+      uint64_t index, z, len;
+      if (!GetVarint(b.deletes, &dpos, &index) ||
+          !GetVarint(b.deletes, &dpos, &z) ||
+          !GetVarint(b.deletes, &dpos, &len)) {
+        return Corrupt("list deletes truncated");
+      }
+      if (index >= b.replicas.size()) return Corrupt("list delete: replica");
+      const int64_t delta = UnZigZag(z);
+      constexpr auto kMax = static_cast<int64_t>(List::kMaxCounter);
+      const auto base = static_cast<int64_t>(prev_end);
+      if (delta < 1 - base || delta >= kMax - base) {
+        return Corrupt("list delete: counter out of range");
+      }
+      const auto start = static_cast<uint64_t>(base + delta);
+      if (len == 0 || len > List::kMaxCounter - start) {
+        return Corrupt("list delete: bad length");
+      }
+      list.AddPendingDelete(b.replicas[index], start, start + len);
+      list.NoteCounter(b.replicas[index], start + len - 1);
+      prev_end = start + len;
     }
-    list.pending_.emplace(
-        id, List::PendingRun{rec.len, rec.origin_left, rec.origin_right,
-                             rec.deleted, buffer});
   }
-  if (!reader.done()) return Corrupt("list: trailing run or value bytes");
 
   // The document must be closed under origins, each on its side.
   for (const auto& node : nodes) {
@@ -443,30 +522,6 @@ Status ListCodec::Decode(std::string_view bytes, List* out) {
     }
   }
 
-  size_t dpos = 0;
-  uint64_t prev_end = 0;
-  while (dpos < deletes.size()) {
-    uint64_t index, z, len;
-    if (!GetVarint(deletes, &dpos, &index) || !GetVarint(deletes, &dpos, &z) ||
-        !GetVarint(deletes, &dpos, &len)) {
-      return Corrupt("list deletes truncated");
-    }
-    if (index >= replicas.size()) return Corrupt("list delete: replica");
-    const int64_t delta = UnZigZag(z);
-    constexpr auto kMax = static_cast<int64_t>(List::kMaxCounter);
-    const auto b = static_cast<int64_t>(prev_end);
-    if (delta < 1 - b || delta >= kMax - b) {
-      return Corrupt("list delete: counter out of range");
-    }
-    const auto start = static_cast<uint64_t>(b + delta);
-    if (len == 0 || len > List::kMaxCounter - start) {
-      return Corrupt("list delete: bad length");
-    }
-    list.AddPendingDelete(replicas[index], start, start + len);
-    list.NoteCounter(replicas[index], start + len - 1);
-    prev_end = start + len;
-  }
-
   std::vector<ListRun*> order;
   order.reserve(nodes.size());
   for (auto& node : nodes) order.push_back(node.release());
@@ -476,9 +531,59 @@ Status ListCodec::Decode(std::string_view bytes, List* out) {
   return Status::OK();
 }
 
-std::string Encode(const List& list) { return ListCodec::Encode(list); }
+std::string Encode(const List& list) {
+  ListChunkInfo info;
+  return ListCodec::EncodeRuns(list, ListCodec::First(list), false, true,
+                               &info);
+}
+
 Status Decode(std::string_view bytes, List* out) {
-  return ListCodec::Decode(bytes, out);
+  return ListCodec::Decode({bytes}, {}, true, out);
+}
+
+std::string EncodeChunk(const List& list, uint64_t k, ListChunkInfo* info) {
+  *info = ListChunkInfo{};
+  return ListCodec::EncodeRuns(list, ListCodec::ChunkStart(list, k), true,
+                               false, info);
+}
+
+std::string EncodeHeld(const List& list) {
+  if (!list.has_pending()) return {};
+  ListChunkInfo info;
+  return ListCodec::EncodeRuns(list, nullptr, false, true, &info);
+}
+
+Status DecodeChunks(const std::vector<std::string_view>& chunks,
+                    std::string_view held, List* out) {
+  return ListCodec::Decode(chunks, held, false, out);
+}
+
+Status ChunkValues(std::string_view chunk, uint64_t skip, uint64_t take,
+                   std::vector<std::string>* out) {
+  codec_internal::Unpacked u;
+  Body b;
+  DELTAKV_RETURN_IF_ERROR(ReadBody(chunk, &u, &b));
+  if (b.held_count != 0 || !b.deletes.empty()) {
+    return Corrupt("list chunk with held runs");
+  }
+  Reader reader(b.replicas, b.runs, b.values);
+  Record rec;
+  std::string buffer;
+  for (uint64_t i = 0; i < b.tree_count && take > 0; ++i) {
+    DELTAKV_RETURN_IF_ERROR(reader.Run(&rec, &buffer));
+    if (rec.deleted) continue;
+    if (skip >= rec.len) {
+      skip -= rec.len;
+      continue;
+    }
+    size_t pos = list_internal::ValueOffset(buffer, skip);
+    skip = 0;
+    while (pos < buffer.size() && take > 0) {
+      out->emplace_back(NextValue(buffer, &pos));
+      --take;
+    }
+  }
+  return Status::OK();
 }
 
 }  // namespace deltakv::crdt

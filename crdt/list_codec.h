@@ -18,6 +18,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "crdt/list.h"
 #include "deltakv/status.h"
@@ -29,6 +30,34 @@ inline constexpr uint64_t kListBodyVersion = 1;
 
 std::string Encode(const List& list);
 Status Decode(std::string_view bytes, List* out);
+
+// ------------------------------------------------------ storage chunks
+// The store keeps a list as chunk blobs (List::chunk_count()) plus one blob
+// of held runs and deletes (replication/list_store.h, docs/formats.md).
+// Each is a blob of the format above: a chunk holds the runs of one chunk
+// only (tree_runs >= 1, no held runs, no deletes); the held blob holds
+// held runs and deletes only (tree_runs = 0).
+
+// Element counts of an encoded chunk.
+struct ListChunkInfo {
+  uint64_t total = 0;    // elements, tombstones included
+  uint64_t visible = 0;  // values
+};
+
+// The blob of chunk `k` (< list.chunk_count()).
+std::string EncodeChunk(const List& list, uint64_t k, ListChunkInfo* info);
+// The blob of the held runs and deletes; empty when there are none.
+std::string EncodeHeld(const List& list);
+// The state of the chunks, in document order, and the held blob (may be
+// empty). Validates as Decode does, across the chunks; each chunk starts a
+// chunk of the result.
+Status DecodeChunks(const std::vector<std::string_view>& chunks,
+                    std::string_view held, List* out);
+// Appends up to `take` values of a chunk blob, skipping its first `skip`
+// values. Corruption on malformed bytes (origins are not checked: that
+// needs the whole document).
+Status ChunkValues(std::string_view chunk, uint64_t skip, uint64_t take,
+                   std::vector<std::string>* out);
 
 }  // namespace deltakv::crdt
 

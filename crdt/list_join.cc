@@ -38,7 +38,10 @@ bool List::IsPristine() const {
 void List::Join(const List& other) {
   if (this == &other) return;
   if (IsPristine()) {
+    const bool track = track_;
     *this = other;
+    TrackChunks(track);
+    all_touched_ = track;  // every chunk is new
     Settle();
     return;
   }
@@ -75,7 +78,10 @@ void List::Join(const List& other) {
 void List::Join(List&& other) {
   if (this == &other) return;
   if (IsPristine()) {
+    const bool track = track_;
     *this = std::move(other);
+    TrackChunks(track);
+    all_touched_ = track;  // every chunk is new
     Settle();
     return;
   }
@@ -284,6 +290,7 @@ void List::Integrate(const Dot& id, PendingRun run) {
   node->values = std::move(run.values);
   tree_.InsertBefore(dest, node);
   IndexRun(node);
+  Touch(node);
   Coalesce(node);
 }
 
@@ -308,6 +315,7 @@ void List::ApplyDelete(ReplicaId replica, uint64_t start, uint64_t end) {
     if (run->len > end - c) Split(run, end - c);
     c = run->end();
     MarkDeleted(run);
+    Touch(run);
     Coalesce(run);
   }
 }

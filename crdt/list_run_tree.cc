@@ -20,6 +20,9 @@ ListRun* Build(const std::vector<ListRun*>& runs, size_t lo, size_t hi,
                (x->right ? x->right->sub_all : 0);
   x->sub_vis = x->visible() + (x->left ? x->left->sub_vis : 0) +
                (x->right ? x->right->sub_vis : 0);
+  x->sub_chunks = (x->starts_chunk ? 1 : 0) +
+                  (x->left ? x->left->sub_chunks : 0) +
+                  (x->right ? x->right->sub_chunks : 0);
   return x;
 }
 
@@ -77,22 +80,27 @@ void RunTree::Clear() {
 
 void RunTree::Assign(const std::vector<ListRun*>& runs) {
   Clear();
+  if (!runs.empty()) runs.front()->starts_chunk = true;
   root_ = Build(runs, 0, runs.size(), nullptr);
 }
 
 void RunTree::Update(ListRun* x) {
   uint64_t all = x->len;
   uint64_t vis = x->visible();
+  uint64_t chunks = x->starts_chunk ? 1 : 0;
   if (x->left != nullptr) {
     all += x->left->sub_all;
     vis += x->left->sub_vis;
+    chunks += x->left->sub_chunks;
   }
   if (x->right != nullptr) {
     all += x->right->sub_all;
     vis += x->right->sub_vis;
+    chunks += x->right->sub_chunks;
   }
   x->sub_all = all;
   x->sub_vis = vis;
+  x->sub_chunks = chunks;
 }
 
 void RunTree::Rotate(ListRun* x) {
@@ -156,9 +164,46 @@ uint64_t RunTree::PositionOf(ListRun* run) {
   return run->left != nullptr ? run->left->sub_all : 0;
 }
 
+ListRun* RunTree::ChunkStart(uint64_t k) {
+  assert(k < chunks());
+  ListRun* x = root_;
+  while (true) {
+    const uint64_t lc = x->left != nullptr ? x->left->sub_chunks : 0;
+    if (k < lc) {
+      x = x->left;
+      continue;
+    }
+    k -= lc;
+    if (x->starts_chunk) {
+      if (k == 0) break;
+      --k;
+    }
+    x = x->right;
+  }
+  Splay(x);
+  return x;
+}
+
+uint64_t RunTree::ChunkOf(ListRun* run) {
+  Splay(run);
+  const uint64_t before = run->left != nullptr ? run->left->sub_chunks : 0;
+  return before + (run->starts_chunk ? 1 : 0) - 1;
+}
+
+void RunTree::SetChunkStart(ListRun* run, bool starts) {
+  run->starts_chunk = starts;
+  Refresh(run);
+}
+
 void RunTree::InsertAfter(ListRun* prev, ListRun* run) {
   run->left = run->right = run->parent = nullptr;
   if (prev == nullptr) {
+    ListRun* old_first = First();
+    run->starts_chunk = true;
+    if (old_first != nullptr && old_first->starts_chunk) {
+      old_first->starts_chunk = false;
+      Refresh(old_first);
+    }
     run->right = root_;
     if (root_ != nullptr) root_->parent = run;
     Update(run);
@@ -166,6 +211,7 @@ void RunTree::InsertAfter(ListRun* prev, ListRun* run) {
     return;
   }
   Splay(prev);
+  run->starts_chunk = false;
   run->right = prev->right;
   if (run->right != nullptr) run->right->parent = run;
   prev->right = run;
@@ -177,6 +223,7 @@ void RunTree::InsertAfter(ListRun* prev, ListRun* run) {
 void RunTree::InsertBefore(ListRun* next, ListRun* run) {
   run->left = run->right = run->parent = nullptr;
   if (next == nullptr) {
+    run->starts_chunk = root_ == nullptr;
     run->left = root_;
     if (root_ != nullptr) root_->parent = run;
     Update(run);
@@ -184,6 +231,12 @@ void RunTree::InsertBefore(ListRun* next, ListRun* run) {
     return;
   }
   Splay(next);
+  run->starts_chunk = false;
+  if (next->left == nullptr) {
+    // The new front run joins chunk 0.
+    run->starts_chunk = true;
+    next->starts_chunk = false;
+  }
   run->left = next->left;
   if (run->left != nullptr) run->left->parent = run;
   next->left = run;

@@ -28,8 +28,14 @@ struct ListRun {
   ListRun* left = nullptr;
   ListRun* right = nullptr;
   ListRun* parent = nullptr;
-  uint64_t sub_all = 0;  // elements in this subtree, tombstones included
-  uint64_t sub_vis = 0;  // visible elements in this subtree
+  uint64_t sub_all = 0;     // elements in this subtree, tombstones included
+  uint64_t sub_vis = 0;     // visible elements in this subtree
+  uint64_t sub_chunks = 0;  // chunk starts in this subtree
+
+  // The run begins a storage chunk (replication/list_store.h): a chunk is a
+  // flagged run and the runs after it up to the next flagged one. The first
+  // run of a tree is always flagged; runs never coalesce across a flag.
+  bool starts_chunk = false;
 
   Dot id;                // the first element
   uint64_t len = 0;      // >= 1
@@ -64,7 +70,8 @@ class RunTree {
   uint64_t PositionOf(ListRun* run);
 
   // Links `run` (a new, unlinked node) right after `prev`, or at the front
-  // when `prev` is null. Takes ownership.
+  // when `prev` is null. Takes ownership. A run linked at the front takes
+  // the chunk-start flag of the run it precedes (it joins chunk 0).
   void InsertAfter(ListRun* prev, ListRun* run);
   // Links `run` right before `next`, or at the end when `next` is null.
   void InsertBefore(ListRun* next, ListRun* run);
@@ -76,8 +83,18 @@ class RunTree {
   void Refresh(ListRun* run);
 
   // Replaces the content with `runs` (in document order), as a balanced
-  // tree. Takes ownership.
+  // tree, keeping their chunk flags (the first run's is set). Takes
+  // ownership.
   void Assign(const std::vector<ListRun*>& runs);
+
+  // Storage chunks (see ListRun::starts_chunk).
+  uint64_t chunks() const { return root_ ? root_->sub_chunks : 0; }
+  // The first run of chunk `k` (< chunks()). Splays it.
+  ListRun* ChunkStart(uint64_t k);
+  // The chunk `run` belongs to. Splays it.
+  uint64_t ChunkOf(ListRun* run);
+  // Flags or unflags `run` as a chunk start (never the first run's flag).
+  void SetChunkStart(ListRun* run, bool starts);
 
   ListRun* First() const;
   ListRun* Last() const;

@@ -14,14 +14,12 @@
 #include <string>
 #include <string_view>
 
+#include "core/varint.h"
+
 namespace deltakv::crdt::list_internal {
 
-// Appends `v` as an unsigned LEB128 varint (1..10 bytes).
-void PutVarint(std::string* out, uint64_t v);
-
-// Reads a varint at *pos and advances it. False when the input ends first or
-// the varint is longer than 10 bytes or does not fit 64 bits.
-bool GetVarint(std::string_view in, size_t* pos, uint64_t* out);
+using ::deltakv::GetVarint;  // core/varint.h
+using ::deltakv::PutVarint;
 
 // Zigzag mapping of signed deltas to unsigned varints.
 inline uint64_t ZigZag(int64_t v) {

@@ -21,9 +21,13 @@
 namespace deltakv::replication {
 
 inline constexpr uint8_t kRecordVersion = 1;
-// 2: long names are stored as prefix ‖ hash ‖ slot (401 bytes); format 1
-// stored them as prefix ‖ hash (400 bytes, the length of an inline name).
-inline constexpr uint64_t kStoreFormat = 2;
+// 3: lists are kept as chunks of runs with a directory (list_store.h);
+// format 2 kept each list as its whole blob cut into content-defined chunks,
+// and is migrated on open. 2: long names are stored as prefix ‖ hash ‖ slot
+// (401 bytes); format 1 stored them as prefix ‖ hash (400 bytes, the length
+// of an inline name) and is refused.
+inline constexpr uint64_t kStoreFormat = 3;
+inline constexpr uint64_t kLegacyListFormat = 2;  // migrated on open
 
 // Table kKeys, key: the stored form of the user key (storage/keys.h).
 struct KeyHeader {
@@ -100,8 +104,9 @@ Status CheckRegisterValues(const crdt::ORRegister& reg);
 std::optional<crdt::ORRegister::WriteView> RegisterWinner(
     const crdt::ORRegister& reg);
 
-// List chunks: table kRecords, key [key_id][chunk hash], value the chunk;
-// the key header's payload is the directory [u32 n][n x u64 hash], in order.
+// Store format 2's list chunks (read only to migrate, list_store.h): table
+// kRecords, key [key_id][chunk hash], value the chunk; the key header's
+// payload is the directory [u32 n][n x u64 hash], in order.
 std::string ListChunkKey(uint64_t key_id, uint64_t hash);
 // Concatenates the chunks `directory` names (the encoded list state).
 Status ReadListBytes(const storage::ReadTxn& txn, uint64_t key_id,

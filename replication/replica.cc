@@ -8,6 +8,9 @@
 #include <future>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
+#include "replication/list_store.h"
 #include "replication/records.h"
 #include "replication/txn_apply.h"
 #include "storage/keys.h"
@@ -124,7 +127,8 @@ Result<Replica::Restored> Replica::Restore(const std::string& backup_file,
     }
     DELTAKV_RETURN_IF_ERROR(s);
     DELTAKV_ASSIGN_OR_RETURN(uint64_t format, GetU64(txn, kMetaFormat, 0));
-    if (format != kStoreFormat) {
+    // A format 2 copy is migrated when the restored store is opened.
+    if (format != kStoreFormat && format != kLegacyListFormat) {
       return Status::Corruption("the backup has store format " +
                                 std::to_string(format) + " (expected " +
                                 std::to_string(kStoreFormat) + ")");
@@ -210,6 +214,27 @@ Status Replica::LoadMetadata() {
     DELTAKV_RETURN_IF_ERROR(s);
     fresh_ = txn.Get(Table::kMeta, kMetaFresh, &v).ok();
     DELTAKV_ASSIGN_OR_RETURN(uint64_t format, GetU64(txn, kMetaFormat, 0));
+    if (format == kLegacyListFormat) {
+      // Lists move to the chunked layout, in this transaction.
+      uint64_t lists = 0;
+      Status m = MigrateLegacyLists(&txn, &lists);
+      if (m.ok())
+        m = txn.Put(Table::kMeta, kMetaFormat, U64Bytes(kStoreFormat));
+      if (m.ok()) m = txn.Commit();
+      if (m.code() == Code::kUnavailable && attempt < 8) {
+        txn.Abort();
+        DELTAKV_RETURN_IF_ERROR(env_->Grow());
+        continue;
+      }
+      if (!m.ok()) {
+        return Status(m.code(), "migrating the store's lists from format " +
+                                    std::to_string(format) + ": " +
+                                    m.message());
+      }
+      spdlog::info("store migrated from format {} to {} ({} lists rewritten)",
+                   format, kStoreFormat, lists);
+      continue;  // read the metadata again
+    }
     if (format != kStoreFormat) {
       return Status::Corruption("store format " + std::to_string(format) +
                                 " is not supported (expected " +

@@ -1,6 +1,7 @@
 // The read side of Replica: each call runs in its own LMDB read transaction
 // and never waits for the writer.
 #include "crdt/list_codec.h"
+#include "replication/list_store.h"
 #include "replication/records.h"
 #include "replication/replica.h"
 #include "storage/keys.h"
@@ -74,7 +75,7 @@ Status StateOf(const storage::ReadTxn& txn, const KeyHeader& h,
     }
     case CrdtType::kList:
       DELTAKV_RETURN_IF_ERROR(
-          ReadListBytes(txn, h.key_id, h.payload, &e.delta));
+          ReadListState(txn, h.key_id, h.payload, &e.delta));
       if (e.delta.empty()) return Status::OK();
       break;
     default:
@@ -184,24 +185,12 @@ Result<uint64_t> Replica::SetSize(std::string_view key) const {
 
 Result<ListPage> Replica::ListRange(std::string_view key, uint64_t offset,
                                     uint64_t limit) const {
-  crdt::List list;
-  {
-    DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
-    KeyHeader h;
-    DELTAKV_RETURN_IF_ERROR(LoadLive(txn, key, CrdtType::kList, &h));
-    std::string bytes;
-    DELTAKV_RETURN_IF_ERROR(ReadListBytes(txn, h.key_id, h.payload, &bytes));
-    DELTAKV_RETURN_IF_ERROR(crdt::Decode(bytes, &list));
-  }
+  DELTAKV_ASSIGN_OR_RETURN(storage::ReadTxn txn, env_->BeginRead());
+  KeyHeader h;
+  DELTAKV_RETURN_IF_ERROR(LoadLive(txn, key, CrdtType::kList, &h));
   ListPage page;
-  page.length = list.size();
-  if (offset > page.length) {
-    return Status::InvalidArgument("offset " + std::to_string(offset) +
-                                   " is past the end of the list (length " +
-                                   std::to_string(page.length) + ")");
-  }
-  uint64_t n = limit == 0 ? page.length - offset : limit;
-  DELTAKV_ASSIGN_OR_RETURN(page.values, list.Read(offset, n));
+  DELTAKV_RETURN_IF_ERROR(ReadListValues(txn, h.key_id, h.payload, offset,
+                                         limit, &page.length, &page.values));
   return page;
 }
 

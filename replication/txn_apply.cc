@@ -4,7 +4,6 @@
 #include <set>
 
 #include "crdt/list_codec.h"
-#include "storage/chunker.h"
 #include "storage/keys.h"
 
 namespace deltakv::replication {
@@ -488,7 +487,7 @@ Result<OpResult> TxnApply::Delete(Loaded& k, std::string* delta) {
       DELTAKV_ASSIGN_OR_RETURN(crdt::List * list, LoadList(k));
       crdt::List d = list->Clear();
       if (IsEmptyListDelta(d)) return r;
-      DELTAKV_RETURN_IF_ERROR(StoreList(k, *list));
+      DELTAKV_RETURN_IF_ERROR(StoreList(k));
       *delta = crdt::Encode(d);
       return r;
     }
@@ -507,14 +506,16 @@ ListCache::Entry* ListCache::Find(uint64_t id) {
 }
 
 ListCache::Entry* ListCache::Put(uint64_t id, std::string directory,
-                                 crdt::List list, size_t encoded_bytes) {
+                                 crdt::List list, ListLayout layout) {
   Erase(id);
   lru.push_front(id);
   Entry& e = entries[id];
   e.directory = std::move(directory);
   e.list = std::move(list);
+  e.list.TrackChunks(true);
+  e.layout = std::move(layout);
   e.used = lru.begin();
-  e.bytes = encoded_bytes * kMemoryFactor + kEntryOverhead;
+  e.bytes = e.layout.bytes() * kMemoryFactor + kEntryOverhead;
   bytes_ += e.bytes;
   EvictBut(id);
   return &e;
@@ -558,68 +559,35 @@ Result<crdt::List*> TxnApply::LoadList(const Loaded& k) {
   }
   ++list_cache_->misses;
   crdt::List list;
+  ListLayout layout;
   const std::string& dir = k.header.payload;
-  std::string bytes;
   if (k.exists && !dir.empty()) {
     DELTAKV_RETURN_IF_ERROR(
-        Check(ReadListBytes(*txn_, k.header.key_id, dir, &bytes)));
-    DELTAKV_RETURN_IF_ERROR(crdt::Decode(bytes, &list));
+        Check(LoadStoredList(*txn_, k.header.key_id, dir, &list, &layout)));
   }
-  return &list_cache_->Put(k.header.key_id, dir, std::move(list), bytes.size())
+  return &list_cache_
+              ->Put(k.header.key_id, dir, std::move(list), std::move(layout))
               ->list;
 }
 
-Status TxnApply::StoreList(Loaded& k, const crdt::List& list,
-                           uint64_t max_bytes) {
-  // Old chunk names, to delete the ones the new state no longer uses.
-  std::vector<uint64_t> old_hashes;
-  {
-    const std::string& dir = k.header.payload;
-    size_t pos = 0;
-    uint32_t n = 0;
-    if (!dir.empty() && storage::ReadU32(dir, &pos, &n)) {
-      for (uint32_t i = 0; i < n; ++i) {
-        uint64_t h;
-        if (!storage::ReadU64(dir, &pos, &h)) break;
-        old_hashes.push_back(h);
-      }
-    }
-  }
-  std::sort(old_hashes.begin(), old_hashes.end());
-  const std::string bytes = crdt::Encode(list);
-  if (max_bytes != 0 && bytes.size() > max_bytes) {
+Status TxnApply::StoreList(Loaded& k, uint64_t max_bytes) {
+  ListCache::Entry* e = list_cache_->Find(k.header.key_id);
+  if (e == nullptr) return Status::Corruption("list not loaded");
+  std::string payload;
+  Status s = replication::StoreList(txn_, k.header.key_id, &e->list, &e->layout,
+                                    max_bytes, &payload);
+  if (!s.ok()) {
     // The cached list holds the refused edit: drop it, so the next edit
-    // decodes what the transaction holds.
+    // reads what the transaction holds.
     list_cache_->Erase(k.header.key_id);
-    return Status::TooLarge(
-        "the list would take " + std::to_string(bytes.size()) +
-        " bytes, over max_key_bytes (" + std::to_string(max_bytes) + ")");
+    return s.code() == Code::kTooLarge ? s : Check(s);
   }
-  std::vector<std::string_view> chunks = storage::ContentChunks(bytes);
-  std::string dir;
-  storage::AppendU32(&dir, static_cast<uint32_t>(chunks.size()));
-  std::vector<uint64_t> new_hashes;
-  for (std::string_view c : chunks) {
-    uint64_t h = storage::ChunkHash(c);
-    storage::AppendU64(&dir, h);
-    new_hashes.push_back(h);
-    if (std::binary_search(old_hashes.begin(), old_hashes.end(), h)) continue;
-    DELTAKV_RETURN_IF_ERROR(
-        Check(txn_->Put(Table::kRecords, ListChunkKey(k.header.key_id, h), c)));
-  }
-  std::sort(new_hashes.begin(), new_hashes.end());
-  for (uint64_t h : old_hashes) {
-    if (std::binary_search(new_hashes.begin(), new_hashes.end(), h)) continue;
-    DELTAKV_RETURN_IF_ERROR(
-        Check(txn_->Delete(Table::kRecords, ListChunkKey(k.header.key_id, h))));
-  }
-  if (ListCache::Entry* e = list_cache_->Find(k.header.key_id)) {
-    e->directory = dir;
-    list_cache_->Resize(k.header.key_id, bytes.size());
-  }
-  k.header.payload = std::move(dir);
-  k.header.count = list.size();
-  k.header.live = list.size() > 0;
+  const uint64_t size = e->list.size();
+  e->directory = payload;
+  list_cache_->Resize(k.header.key_id, e->layout.bytes());
+  k.header.payload = std::move(payload);
+  k.header.count = size;
+  k.header.live = size > 0;
   return StoreHeader(k);
 }
 
@@ -664,8 +632,7 @@ Result<OpResult> TxnApply::ListOp(Loaded& k, const Op& op, std::string* delta) {
   r.size = list->size();
   // Deleting nothing changes nothing: it neither creates the key nor logs.
   if (IsEmptyListDelta(*d)) return r;
-  DELTAKV_RETURN_IF_ERROR(
-      StoreList(k, *list, grows ? options_.max_key_bytes : 0));
+  DELTAKV_RETURN_IF_ERROR(StoreList(k, grows ? options_.max_key_bytes : 0));
   *delta = crdt::Encode(*d);
   return r;
 }
@@ -725,7 +692,7 @@ Status TxnApply::Remote(const std::string& key, CrdtType type,
       Init(&k, type);
       DELTAKV_ASSIGN_OR_RETURN(crdt::List * list, LoadList(k));
       list->Join(std::move(d));
-      return StoreList(k, *list);
+      return StoreList(k);
     }
     default:
       return Status::InvalidArgument(

@@ -20,6 +20,7 @@
 #include "core/hlc.h"
 #include "crdt/aw_or_set.h"
 #include "crdt/list.h"
+#include "replication/list_store.h"
 #include "replication/records.h"
 #include "replication/replica.h"
 #include "storage/environment.h"
@@ -37,7 +38,8 @@ struct ListCache {
   static constexpr size_t kEntryOverhead = 256;
   struct Entry {
     std::string directory;
-    crdt::List list;
+    crdt::List list;  // tracking its chunks
+    ListLayout layout;
     size_t bytes = 0;                    // estimated memory
     std::list<uint64_t>::iterator used;  // its place in `lru`
   };
@@ -48,7 +50,7 @@ struct ListCache {
   // Adds (or replaces) the entry of `id`, marked as used now, sized from
   // `encoded_bytes`; evicts others past the bound.
   Entry* Put(uint64_t id, std::string directory, crdt::List list,
-             size_t encoded_bytes);
+             ListLayout layout);
   // Records a new encoded size for `id`'s entry and evicts past the bound.
   void Resize(uint64_t id, size_t encoded_bytes);
   void Erase(uint64_t id);
@@ -116,13 +118,13 @@ class TxnApply {
   Result<OpResult> Delete(Loaded& k, std::string* delta);
   Result<OpResult> ListOp(Loaded& k, const Op& op, std::string* delta);
 
-  // List records: the encoded state cut into content-defined chunks under
-  // [key id][chunk hash]; the header payload is the chunk directory.
+  // List records (list_store.h): chunks and a directory; the header
+  // payload is the directory's top level. The list returned is the cache's.
   Result<crdt::List*> LoadList(const Loaded& k);
-  // `max_bytes` (0: none): TooLarge, with nothing written and the list
-  // dropped from the cache (it was edited in place), when the encoded state
-  // would be larger.
-  Status StoreList(Loaded& k, const crdt::List& list, uint64_t max_bytes = 0);
+  // Stores what changed in the list LoadList returned. `max_bytes` (0:
+  // none): TooLarge, with nothing written and the list dropped from the
+  // cache (it was edited in place), when the records would be larger.
+  Status StoreList(Loaded& k, uint64_t max_bytes = 0);
 
   // Set records: the partial state holding the members named, the members
   // whose dots `cover` contains, and the key's context.
