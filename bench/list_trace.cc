@@ -85,6 +85,73 @@ crdt::List Replay(const bench::Trace& trace, size_t* peak_heap = nullptr) {
   return list;
 }
 
+// The floor no CRDT can beat: the same patches on a plain gap buffer of
+// code points (no ids, no history), the UTF-8 of each insert decoded as
+// InsertText does.
+class GapBuffer {
+ public:
+  void Insert(size_t pos, const std::string& utf8) {
+    const std::u32string cps = bench::DecodeUtf8(utf8);
+    MoveGap(pos);
+    if (gap_end_ - gap_start_ < cps.size()) Grow(cps.size());
+    std::copy(cps.begin(), cps.end(), buf_.begin() + gap_start_);
+    gap_start_ += cps.size();
+  }
+  void Delete(size_t pos, size_t n) {
+    MoveGap(pos);
+    gap_end_ += n;
+  }
+  std::string Text() const {
+    std::u32string s(buf_.begin(), buf_.begin() + gap_start_);
+    s.append(buf_.begin() + gap_end_, buf_.end());
+    return bench::EncodeUtf8(s);
+  }
+
+ private:
+  void MoveGap(size_t pos) {
+    if (pos < gap_start_) {
+      const size_t n = gap_start_ - pos;
+      std::move_backward(buf_.begin() + pos, buf_.begin() + gap_start_,
+                         buf_.begin() + gap_end_);
+      gap_start_ -= n;
+      gap_end_ -= n;
+    } else if (pos > gap_start_) {
+      const size_t n = pos - gap_start_;
+      std::move(buf_.begin() + gap_end_, buf_.begin() + gap_end_ + n,
+                buf_.begin() + gap_start_);
+      gap_start_ += n;
+      gap_end_ += n;
+    }
+  }
+  void Grow(size_t need) {
+    const size_t tail = buf_.size() - gap_end_;
+    const size_t size = std::max(buf_.size() * 2, buf_.size() + need + 64);
+    std::vector<char32_t> next(size);
+    std::copy(buf_.begin(), buf_.begin() + gap_start_, next.begin());
+    std::copy(buf_.end() - tail, buf_.end(), next.end() - tail);
+    buf_.swap(next);
+    gap_end_ = size - tail;
+  }
+
+  std::vector<char32_t> buf_;
+  size_t gap_start_ = 0, gap_end_ = 0;
+};
+
+double GapBufferMs(const bench::Trace& trace, int runs) {
+  std::vector<double> ms;
+  for (int r = 0; r < runs; ++r) {
+    GapBuffer g;
+    const auto t0 = Clock::now();
+    for (const bench::TracePatch& p : trace.patches) {
+      if (p.del > 0) g.Delete(p.pos, p.del);
+      if (!p.text.empty()) g.Insert(p.pos, p.text);
+    }
+    ms.push_back(Ms(t0, Clock::now()));
+    if (g.Text() != trace.end_content) Fail("gap buffer text != endContent");
+  }
+  return Median(ms);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -178,10 +245,11 @@ int main(int argc, char** argv) {
       "\"remote_integrate_ms\":%.2f,\"encoded_bytes\":%zu,"
       "\"local_peak_rss_kb\":%ld,\"remote_peak_rss_kb\":%ld,"
       "\"peak_heap_bytes\":%zu,\"retained_heap_bytes\":%zu,\"doc_runs\":%zu,"
-      "\"doc_elements\":%llu}\n",
+      "\"doc_elements\":%llu,\"gap_buffer_ms\":%.2f}\n",
       trace.patches.size(), runs, Median(local_ms), Median(encode_ms),
       Median(remote_ms), Median(integrate_ms), bytes.size(), peak_rss_kb,
       remote_peak_kb, peak_heap, retained, list.run_count(),
-      static_cast<unsigned long long>(list.total_elements()));
+      static_cast<unsigned long long>(list.total_elements()),
+      GapBufferMs(trace, runs));
   return 0;
 }

@@ -32,11 +32,14 @@
 namespace deltakv::replication {
 
 inline constexpr uint8_t kListLayoutVersion = 1;
-inline constexpr size_t kListChunkTarget = 4096;  // bytes a chunk is cut to
-inline constexpr size_t kListChunkMax = 8192;     // cut above this
-inline constexpr size_t kListChunkMin = 1024;     // merged below this
-inline constexpr size_t kListPageMax = 256;       // chunk entries per page
-inline constexpr size_t kListPageMin = 32;        // merged below this
+// Chunks and pages stay under LMDB's largest in-page value (about 2 KiB
+// with 4 KiB pages): a larger record goes to overflow pages, which need a
+// contiguous run of free pages on every rewrite.
+inline constexpr size_t kListChunkTarget = 1280;  // bytes a chunk is cut to
+inline constexpr size_t kListChunkMax = 1900;     // cut above this
+inline constexpr size_t kListChunkMin = 320;      // merged below this
+inline constexpr size_t kListPageMax = 128;       // chunk entries per page
+inline constexpr size_t kListPageMin = 16;        // merged below this
 
 struct ListChunkMeta {
   uint64_t id = 0;

@@ -29,6 +29,8 @@ def main():
     ap.add_argument("--counters", type=int, default=20000)
     ap.add_argument("--token", default="")
     ap.add_argument("--key", default="trace-doc")
+    ap.add_argument("--check-every", type=int, default=0,
+                    help="compare the text every N edits (slows the run)")
     args = ap.parse_args()
 
     with gzip.open(args.trace, "rt", encoding="utf-8") as f:
@@ -52,6 +54,20 @@ def main():
 
     key = urllib.parse.quote(args.key, safe="")
 
+    def read_text():
+        # A text page holds at most 100,000 code points: read them all.
+        parts, offset, length = [], 0, None
+        while length is None or offset < length:
+            conn.request("GET", f"/v1/list/{key}?format=text&offset={offset}",
+                         headers=headers)
+            page = json.loads(conn.getresponse().read())
+            length = page["length"]
+            parts.append(page["text"])
+            if not page["text"]:
+                break
+            offset += len(page["text"])
+        return "".join(parts), length
+
     def counters(n):
         t0 = time.perf_counter()
         for _ in range(n):
@@ -61,34 +77,48 @@ def main():
     before = counters(args.counters)
     t0 = time.perf_counter()
     requests = 0
-    for pos, dels, text in patches:
+    shadow = ""
+    for n, (pos, dels, text) in enumerate(patches):
+        if args.check_every:
+            shadow = shadow[:pos] + text + shadow[pos + dels:]
         if dels:
             post(f"/v1/list/{key}/delete", json.dumps({"index": pos, "count": dels}))
             requests += 1
         if text:
             post(f"/v1/list/{key}/insert", json.dumps({"index": pos, "text": text}))
             requests += 1
+        if args.check_every and (n + 1) % args.check_every == 0:
+            got, _ = read_text()
+            if got != shadow:
+                sys.exit(f"list_trace: the text differs after edit {n} "
+                         f"(patch {pos, dels, text!r})")
     secs = time.perf_counter() - t0
     after = counters(args.counters)
     counter_rate = (before + after) / 2
     list_rate = requests / secs
 
-    conn.request("GET", f"/v1/list/{key}?format=text", headers=headers)
-    r = conn.getresponse()
-    got = json.loads(r.read())
-    length = got.get("length")
-    ok = None
+    text, length = read_text()
+    got = {"text": text}
+    expected = ""
+    for pos, dels, text in patches:
+        expected = expected[:pos] + text + expected[pos + dels:]
     if not args.edits:
-        ok = got.get("text") == trace["endContent"]
+        assert expected == trace["endContent"]
+    ok = got.get("text") == expected
+    if not ok:
+        text = got.get("text") or ""
+        i = next((i for i, (a, b) in enumerate(zip(text, expected)) if a != b),
+                 min(len(text), len(expected)))
+        print(f"first difference at {i}: got {text[i-20:i+20]!r}, "
+              f"expected {expected[i-20:i+20]!r}")
     print(f"list edits: {requests} requests in {secs:.1f} s = {list_rate:.0f}/s "
           f"(document length {length})")
     print(f"counter increments: {before:.0f}/s before, {after:.0f}/s after "
           f"(mean {counter_rate:.0f}/s)")
     print(f"ratio list / counter: {list_rate / counter_rate:.2f} (goal >= 0.5)")
-    if ok is not None:
-        print(f"final text equals endContent: {'yes' if ok else 'NO'}")
-        if not ok:
-            sys.exit(1)
+    print(f"final text equals the trace's text: {'yes' if ok else 'NO'}")
+    if not ok:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
