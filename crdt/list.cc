@@ -338,9 +338,9 @@ std::vector<uint64_t> List::TakeTouched(bool* all) {
   return out;
 }
 
-uint64_t List::SplitChunk(uint64_t k, size_t target_bytes) {
+uint64_t List::SplitChunk(uint64_t k, uint64_t pieces) {
   assert(k < chunk_count());
-  target_bytes = std::max<size_t>(target_bytes, 1);
+  if (pieces < 2) return 1;
   // Where the pieces start: (run, element in it, byte offset in its values).
   struct Cut {
     ListRun* run;
@@ -349,10 +349,20 @@ uint64_t List::SplitChunk(uint64_t k, size_t target_bytes) {
   };
   std::vector<Cut> cuts;
   ListRun* first = tree_.ChunkStart(k);
-  size_t filled = 0;                  // value bytes in the current piece
+  const auto in_chunk = [first](const ListRun* r) {
+    return r != nullptr && (r == first || !r->starts_chunk);
+  };
   constexpr size_t kRecordBytes = 8;  // a run record, roughly
-  for (ListRun* r = first; r != nullptr && (r == first || !r->starts_chunk);
-       r = RunTree::Next(r)) {
+  // The size to cut at: the chunk's estimated size over `pieces`, so that
+  // errors of the estimate change the proportions, not whether it is cut.
+  size_t estimate = 0;
+  for (ListRun* r = first; in_chunk(r); r = RunTree::Next(r)) {
+    estimate += kRecordBytes + r->values.size();
+  }
+  const size_t target_bytes =
+      std::max<size_t>(1, (estimate + pieces - 1) / pieces);
+  size_t filled = 0;  // estimated bytes of the current piece
+  for (ListRun* r = first; in_chunk(r); r = RunTree::Next(r)) {
     if (r != first && filled >= target_bytes) {
       cuts.push_back(Cut{r, 0, 0});
       filled = 0;

@@ -137,10 +137,11 @@ class List {
   // The chunks touched since the last call, sorted and unique; *all is set
   // when every chunk may have changed (the whole state was replaced).
   std::vector<uint64_t> TakeTouched(bool* all);
-  // Cuts chunk `k` (< chunk_count()) into pieces of about `target_bytes` of
-  // values each, splitting runs where needed. Returns the number of pieces
-  // (1: nothing was cut); they are chunks k .. k+pieces-1.
-  uint64_t SplitChunk(uint64_t k, size_t target_bytes);
+  // Cuts chunk `k` (< chunk_count()) into about `pieces` pieces of equal
+  // size (value bytes plus a few bytes per run), splitting runs where
+  // needed. Returns the number of pieces made (1: nothing was cut, e.g. a
+  // chunk of one element); they are chunks k .. k+made-1.
+  uint64_t SplitChunk(uint64_t k, uint64_t pieces);
   // Joins chunk k+1 into chunk k (k + 1 < chunk_count()).
   void MergeChunks(uint64_t k);
 

@@ -526,7 +526,17 @@ Status ListCodec::Decode(const std::vector<std::string_view>& chunks,
   order.reserve(nodes.size());
   for (auto& node : nodes) order.push_back(node.release());
   list.tree_.Assign(order);
+  const uint64_t total = list.tree_.total(), visible = list.tree_.visible();
+  const size_t held_runs = list.pending_.size();
+  const size_t held_deletes = list.pending_delete_count();
   list.Settle();
+  if (!whole &&
+      (list.tree_.total() != total || list.tree_.visible() != visible ||
+       list.pending_.size() != held_runs ||
+       list.pending_delete_count() != held_deletes)) {
+    // A store keeps its lists settled: what it holds cannot be placed.
+    return Corrupt("list held record holds what is not held");
+  }
   *out = std::move(list);
   return Status::OK();
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <utility>
 
 #include "core/varint.h"
@@ -37,7 +38,7 @@ void Sum(ListPageMeta* page) {
   }
 }
 
-Status ReadPage(const storage::ReadTxn& txn, uint64_t key_id,
+Status ReadPage(const storage::ReadTxn& txn, uint64_t key_id, uint64_t next_id,
                 ListPageMeta* page) {
   std::string_view bytes;
   Status s =
@@ -46,6 +47,10 @@ Status ReadPage(const storage::ReadTxn& txn, uint64_t key_id,
   DELTAKV_RETURN_IF_ERROR(s);
   ListPageMeta read;
   DELTAKV_RETURN_IF_ERROR(DecodeListPage(bytes, &read));
+  for (const ListChunkMeta& c : read.chunks) {
+    // Ids come from next_id: a larger one would be handed out again.
+    if (c.id >= next_id) return Bad("chunk id beyond the next id");
+  }
   Sum(&read);
   if (read.count != page->count || read.total != page->total ||
       read.visible != page->visible || read.bytes != page->bytes) {
@@ -132,7 +137,8 @@ class Storer {
     crdt::ListChunkInfo info;
     std::string blob = crdt::EncodeChunk(*list_, k, &info);
     if (blob.size() > kListChunkMax && info.total > 1) {
-      const uint64_t pieces = list_->SplitChunk(k, kListChunkTarget);
+      const uint64_t pieces = list_->SplitChunk(
+          k, (blob.size() + kListChunkTarget - 1) / kListChunkTarget);
       if (pieces > 1) {
         for (uint64_t i = 1; i < pieces; ++i) {
           chunks_.InsertAfter(k + i - 1, ListChunkMeta{NewId(), 0, 0, 0});
@@ -364,9 +370,12 @@ Status LoadStoredList(const storage::ReadTxn& txn, uint64_t key_id,
   DELTAKV_RETURN_IF_ERROR(DecodeListTop(payload, layout));
   std::vector<std::string_view> blobs;
   uint64_t total = 0, visible = 0;
+  std::set<uint64_t> ids;  // every chunk and page id once
   for (ListPageMeta& page : layout->pages) {
-    DELTAKV_RETURN_IF_ERROR(ReadPage(txn, key_id, &page));
+    if (!ids.insert(page.id).second) return Bad("an id used twice");
+    DELTAKV_RETURN_IF_ERROR(ReadPage(txn, key_id, layout->next_id, &page));
     for (const ListChunkMeta& c : page.chunks) {
+      if (!ids.insert(c.id).second) return Bad("an id used twice");
       std::string_view blob;
       DELTAKV_RETURN_IF_ERROR(ReadChunk(txn, key_id, c, &blob));
       blobs.push_back(blob);
@@ -416,7 +425,7 @@ Status ReadListValues(const storage::ReadTxn& txn, uint64_t key_id,
   uint64_t want =
       limit == 0 ? *length - offset : std::min(limit, *length - offset);
   values->clear();
-  values->reserve(static_cast<size_t>(std::min<uint64_t>(want, 1 << 20)));
+  values->reserve(static_cast<size_t>(std::min<uint64_t>(want, 1 << 12)));
   uint64_t skip = offset;
   for (ListPageMeta& page : layout.pages) {
     if (want == 0) break;
@@ -424,7 +433,7 @@ Status ReadListValues(const storage::ReadTxn& txn, uint64_t key_id,
       skip -= page.visible;
       continue;
     }
-    DELTAKV_RETURN_IF_ERROR(ReadPage(txn, key_id, &page));
+    DELTAKV_RETURN_IF_ERROR(ReadPage(txn, key_id, layout.next_id, &page));
     for (const ListChunkMeta& c : page.chunks) {
       if (want == 0) break;
       if (skip >= c.visible) {
