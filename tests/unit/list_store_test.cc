@@ -429,7 +429,13 @@ TEST_CASE(
     for (const std::string& v : page->values) got += v;
     REQUIRE(got == deltakv::bench::EncodeUtf8(expected));
   };
-  for (const deltakv::bench::TracePatch& p : trace.patches) {
+  // Under the sanitizers (ten times slower) the first 60,000 patches.
+  size_t patches = trace.patches.size();
+#if defined(__SANITIZE_ADDRESS__)
+  patches = std::min<size_t>(patches, 60000);
+#endif
+  for (size_t i = 0; i < patches; ++i) {
+    const deltakv::bench::TracePatch& p = trace.patches[i];
     if (p.del > 0) {
       REQUIRE(r->Apply(ListOp(OpKind::kListDelete, {}, p.pos, p.del)).ok());
       expected.erase(p.pos, p.del);
@@ -450,5 +456,7 @@ TEST_CASE(
     }
   }
   check();
-  CHECK(deltakv::bench::EncodeUtf8(expected) == trace.end_content);
+  if (patches == trace.patches.size()) {
+    CHECK(deltakv::bench::EncodeUtf8(expected) == trace.end_content);
+  }
 }
